@@ -1,0 +1,109 @@
+import type { Executor, QueryResult, TransactionalExecutor } from '../executor.js';
+
+/** The part of a node-postgres `Client` / `PoolClient` that troutbox uses. `pg` itself is not a dependency. */
+export interface PgClientLike {
+  query(text: string, values?: any[]): Promise<{ rows: any[]; rowCount: number | null }>;
+}
+
+/** A checked-out node-postgres client. */
+export interface PgPoolClientLike extends PgClientLike {
+  release(destroy?: boolean | Error): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** The part of a node-postgres `Pool` that troutbox uses. */
+export interface PgPoolLike extends PgClientLike {
+  connect(): Promise<PgPoolClientLike>;
+  on(event: 'error', listener: (error: Error, client: unknown) => void): unknown;
+  listenerCount(event: 'error'): number;
+}
+
+export interface PgPoolExecutorOptions {
+  /**
+   * Called with connection errors that node-postgres emits as events (a server restart, a
+   * terminated backend). Without a listener such an event crashes the process; troutbox adds
+   * one to the pool when the pool has none, and one to every client it checks out.
+   * @defaultValue ignore: the failed query already rejects and the relay retries.
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+function wrap(client: PgClientLike): Executor {
+  return {
+    async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+      const result = await client.query(sql, params as unknown[] | undefined);
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+    },
+  };
+}
+
+/**
+ * An executor on a node-postgres client that is already inside the caller's transaction.
+ *
+ * @example
+ * ```ts
+ * const client = await pool.connect();
+ * await client.query('BEGIN');
+ * await client.query('INSERT INTO orders …', […]);
+ * await outbox.add(pgClient(client), { topic: 'orders', payload: order });
+ * await client.query('COMMIT');
+ * ```
+ */
+export function pgClient(client: PgClientLike): Executor {
+  return wrap(client);
+}
+
+/**
+ * A transactional executor on a node-postgres `Pool`, for the relay and the admin API.
+ * Each transaction checks out one client, and a client whose connection broke is destroyed
+ * rather than returned to the pool.
+ */
+export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): TransactionalExecutor {
+  const onError = options.onConnectionError ?? (() => {});
+  if (pool.listenerCount('error') === 0) pool.on('error', (error) => onError(error));
+
+  async function withClient<T>(
+    fn: (client: PgPoolClientLike, broken: () => Error | undefined) => Promise<T>,
+  ) {
+    const client = await pool.connect();
+    let brokenBy: Error | undefined;
+    const listener = (error: Error) => {
+      brokenBy = error;
+      onError(error);
+    };
+    client.on('error', listener);
+    let destroy: Error | undefined;
+    try {
+      return await fn(client, () => brokenBy);
+    } catch (error) {
+      destroy = brokenBy ?? (error as Error);
+      throw error;
+    } finally {
+      client.removeListener('error', listener);
+      // A client that failed mid-transaction may be in an unknown state: never reuse it.
+      client.release(destroy ?? brokenBy);
+    }
+  }
+
+  return {
+    query: wrap(pool).query,
+    async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+      return withClient(async (client) => {
+        await client.query('BEGIN');
+        let result: T;
+        try {
+          result = await fn(wrap(client));
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw error;
+        }
+        await client.query('COMMIT');
+        return result;
+      });
+    },
+    async withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
+      return withClient((client) => fn(wrap(client)));
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import type { Executor, TransactionalExecutor } from '../executor.js';
+import type { EncodedMessage, MessageStatus, OutboxMessage, StoredMessage } from '../message.js';
+
+/** One SQL statement with its bound parameters. */
+export interface Statement {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+}
+
+/** What a database can do; the relay and store branch on these, never on the database's name. */
+export interface DialectCapabilities {
+  /** `FOR UPDATE SKIP LOCKED` in the claim query. */
+  readonly skipLocked: boolean;
+  /** `LISTEN` / `NOTIFY` wake-ups. */
+  readonly listenNotify: boolean;
+  /** Declarative range partitioning of the outbox table. */
+  readonly partitioning: boolean;
+  /** `INSERT … RETURNING`. */
+  readonly returning: boolean;
+}
+
+/** The decided outcome of one delivery attempt, as the store records it. */
+export type Outcome =
+  | { readonly id: string; readonly status: 'sent' }
+  | { readonly id: string; readonly status: 'retry'; readonly error: string; readonly delayMs: number }
+  | { readonly id: string; readonly status: 'dead'; readonly error: string };
+
+/** One numbered migration, rendered for a schema and table. */
+export interface Migration {
+  /** 1, 2, 3… applied in order. */
+  readonly version: number;
+  /** A short snake_case name (`create_outbox`). */
+  readonly name: string;
+  /** Statements to apply, in order. */
+  readonly up: readonly string[];
+  /** Statements that undo `up`, in order. */
+  readonly down: readonly string[];
+}
+
+/** Filter for dead-letter listing, requeue and purge. */
+export interface MessageFilter {
+  /** Only these ids. */
+  readonly ids?: readonly string[];
+  /** Only this topic. */
+  readonly topic?: string;
+  /** Only messages created before this instant. */
+  readonly createdBefore?: Date;
+}
+
+/** Counts of the outbox table, as `stats()` returns them. */
+export interface OutboxStats {
+  readonly pending: number;
+  /** Pending and due now (not scheduled or backing off). */
+  readonly due: number;
+  readonly dead: number;
+  readonly sent: number;
+  /** `createdAt` of the oldest pending message, or null. */
+  readonly oldestPendingAt: Date | null;
+}
+
+/**
+ * Every SQL string troutbox runs, for one database. Identifiers are validated and quoted once,
+ * when the dialect is created; every value is a bound parameter.
+ */
+export interface Dialect {
+  /** `postgres`, `mysql`: for telemetry's `db.system` and for messages. */
+  readonly name: string;
+  readonly capabilities: DialectCapabilities;
+  /** The quoted, qualified table name, for diagnostics. */
+  readonly tableName: string;
+  /** Largest number of messages one insert statement may carry (parameter limits). */
+  readonly maxRowsPerInsert: number;
+
+  insert(messages: readonly EncodedMessage[]): Statement;
+  claim(limit: number): Statement;
+  complete(outcomes: readonly Outcome[]): Statement;
+  listMessages(status: MessageStatus, filter: MessageFilter & { limit: number; afterId?: string }): Statement;
+  getMessage(id: string): Statement;
+  requeue(filter: MessageFilter & { limit: number }): Statement;
+  purge(status: 'sent' | 'dead', filter: MessageFilter & { limit: number }): Statement;
+  stats(): Statement;
+
+  /** Turn a row of `claim` into a message, whatever the driver's types. */
+  toMessage(row: Record<string, unknown>): OutboxMessage;
+  /** Turn a row of `listMessages`/`getMessage` into a stored message. */
+  toStoredMessage(row: Record<string, unknown>): StoredMessage;
+  toStats(row: Record<string, unknown>): OutboxStats;
+
+  /** The numbered migrations, rendered for this dialect's schema and table. */
+  migrations(): readonly Migration[];
+  /** Apply pending migrations; safe when several processes call it at once. */
+  migrate(db: TransactionalExecutor, options?: { to?: number }): Promise<MigrateResult>;
+  /** Undo migrations down to (not including) `to`. */
+  rollback(db: TransactionalExecutor, options: { to: number }): Promise<MigrateResult>;
+}
+
+export interface MigrateResult {
+  /** Versions applied (or undone) by this call, in order. */
+  readonly applied: readonly number[];
+  /** Version of the schema after the call. */
+  readonly version: number;
+}
+
+export type { Executor };

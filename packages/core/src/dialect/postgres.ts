@@ -1,0 +1,272 @@
+import { OutboxError } from '../errors.js';
+import type { Executor, TransactionalExecutor } from '../executor.js';
+import { quotePg, validateIdentifier } from '../identifiers.js';
+import type { EncodedMessage, MessageStatus } from '../message.js';
+import { type MigrationSource, postgresMigrationSources } from '../migrations/postgres.js';
+import type { Dialect, MessageFilter, MigrateResult, Migration, Outcome, Statement } from './dialect.js';
+import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
+
+/** Options of {@link postgres}. */
+export interface PostgresDialectOptions {
+  /** Schema of the outbox table. @defaultValue `'public'` */
+  schema?: string;
+  /** Name of the outbox table. @defaultValue `'outbox_messages'` */
+  table?: string;
+}
+
+const COLUMNS = 'id::text AS id, topic, key, payload, content_type, headers, created_at, attempts';
+const STORED_COLUMNS = `${COLUMNS}, status, available_at, sent_at, last_error`;
+
+/** A stable signed 64-bit key for advisory locks, from a name (FNV-1a). */
+export function advisoryLockKey(name: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(name)) {
+    hash ^= BigInt(byte);
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return BigInt.asIntN(64, hash).toString();
+}
+
+export function renderMigrations(
+  sources: readonly MigrationSource[],
+  vars: { schema: string; table: string; name: string },
+): Migration[] {
+  const render = (sql: string) =>
+    sql
+      .replaceAll('{{schema}}', vars.schema)
+      .replaceAll('{{table}}', vars.table)
+      .replaceAll('{{name}}', vars.name);
+  return sources.map((m) => ({
+    version: m.version,
+    name: m.name,
+    up: m.up.map(render),
+    down: m.down.map(render),
+  }));
+}
+
+/**
+ * The PostgreSQL dialect (PostgreSQL 12+, and PGlite).
+ *
+ * @example
+ * ```ts
+ * const dialect = postgres({ schema: 'app', table: 'outbox' });
+ * await dialect.migrate(pgPool(pool));
+ * ```
+ */
+export function postgres(options: PostgresDialectOptions = {}): Dialect {
+  const schemaName = validateIdentifier(options.schema ?? 'public', 'schema');
+  const tableName = validateIdentifier(options.table ?? 'outbox_messages', 'table');
+  const schema = quotePg(schemaName);
+  const t = `${schema}.${quotePg(tableName)}`;
+  const migrationsTable = `${schema}.${quotePg(`${tableName}_migrations`)}`;
+  const lockKey = advisoryLockKey(`troutbox:migrate:${schemaName}`);
+  const migrations = renderMigrations(postgresMigrationSources, {
+    schema,
+    table: quotePg(tableName),
+    name: tableName,
+  });
+  const latest = migrations.at(-1)!.version;
+
+  const claimSql = `SELECT ${COLUMNS} FROM ${t}
+WHERE status = 'pending' AND available_at <= now()
+ORDER BY available_at, id
+LIMIT $1
+FOR UPDATE SKIP LOCKED`;
+  const markSentSql = `UPDATE ${t} SET status = 'sent', sent_at = now() WHERE id = ANY($1::bigint[])`;
+  const completeSql = `UPDATE ${t} AS o SET
+  status = CASE u.status WHEN 'retry' THEN 'pending' ELSE u.status END,
+  attempts = o.attempts + CASE u.status WHEN 'sent' THEN 0 ELSE 1 END,
+  available_at = CASE u.status WHEN 'retry' THEN now() + u.delay_ms * interval '1 millisecond' ELSE o.available_at END,
+  last_error = COALESCE(u.error, o.last_error),
+  sent_at = CASE u.status WHEN 'sent' THEN now() ELSE o.sent_at END
+FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS u(id, status, delay_ms, error)
+WHERE o.id = u.id`;
+
+  function insertSql(count: number): string {
+    const rows: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const b = i * 6;
+      rows.push(
+        `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, COALESCE($${b + 6}::timestamptz, now()))`,
+      );
+    }
+    return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at) VALUES ${rows.join(', ')}`;
+  }
+  const insertCache = new Map<number, string>();
+
+  function where(status: MessageStatus, filter: MessageFilter, params: unknown[]): string {
+    params.push(status);
+    const parts = [`status = $${params.length}`];
+    if (filter.ids !== undefined) {
+      params.push(filter.ids);
+      parts.push(`id = ANY($${params.length}::bigint[])`);
+    }
+    if (filter.topic !== undefined) {
+      params.push(filter.topic);
+      parts.push(`topic = $${params.length}`);
+    }
+    if (filter.createdBefore !== undefined) {
+      params.push(filter.createdBefore);
+      parts.push(`created_at < $${params.length}`);
+    }
+    return parts.join(' AND ');
+  }
+
+  async function appliedVersions(tx: Executor): Promise<Set<number>> {
+    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await tx.query(
+      `CREATE TABLE IF NOT EXISTS ${migrationsTable} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const { rows } = await tx.query<{ version: number }>(`SELECT version FROM ${migrationsTable}`);
+    return new Set(rows.map((r) => Number(r.version)));
+  }
+
+  return {
+    name: 'postgres',
+    capabilities: { skipLocked: true, listenNotify: true, partitioning: true, returning: true },
+    tableName: t,
+    // 6 parameters a row; PostgreSQL's limit is 65,535 per statement.
+    maxRowsPerInsert: 10_000,
+
+    insert(messages: readonly EncodedMessage[]): Statement {
+      const params: unknown[] = [];
+      for (const m of messages)
+        params.push(m.topic, m.key, m.payload, m.contentType, m.headers, m.availableAt);
+      let sql = insertCache.get(messages.length);
+      if (sql === undefined) {
+        sql = insertSql(messages.length);
+        if (messages.length <= 64) insertCache.set(messages.length, sql);
+      }
+      return { sql, params };
+    },
+
+    claim(limit: number): Statement {
+      return { sql: claimSql, params: [limit] };
+    },
+
+    complete(outcomes: readonly Outcome[]): Statement {
+      if (outcomes.every((o) => o.status === 'sent')) {
+        return { sql: markSentSql, params: [outcomes.map((o) => o.id)] };
+      }
+      const ids: string[] = [];
+      const statuses: string[] = [];
+      const delays: (number | null)[] = [];
+      const errors: (string | null)[] = [];
+      for (const o of outcomes) {
+        ids.push(o.id);
+        statuses.push(o.status);
+        delays.push(o.status === 'retry' ? Math.max(0, Math.round(o.delayMs)) : null);
+        errors.push(o.status === 'sent' ? null : o.error);
+      }
+      return { sql: completeSql, params: [ids, statuses, delays, errors] };
+    },
+
+    listMessages(status, filter): Statement {
+      const params: unknown[] = [];
+      let cond = where(status, filter, params);
+      if (filter.afterId !== undefined) {
+        params.push(filter.afterId);
+        cond += ` AND id > $${params.length}::bigint`;
+      }
+      params.push(filter.limit);
+      return {
+        sql: `SELECT ${STORED_COLUMNS} FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.length}`,
+        params,
+      };
+    },
+
+    getMessage(id: string): Statement {
+      return { sql: `SELECT ${STORED_COLUMNS} FROM ${t} WHERE id = $1::bigint`, params: [id] };
+    },
+
+    requeue(filter): Statement {
+      const params: unknown[] = [];
+      const cond = where('dead', filter, params);
+      params.push(filter.limit);
+      return {
+        sql: `UPDATE ${t} SET status = 'pending', attempts = 0, available_at = now()
+WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.length} FOR UPDATE SKIP LOCKED)`,
+        params,
+      };
+    },
+
+    purge(status, filter): Statement {
+      const params: unknown[] = [];
+      const cond = where(status, filter, params);
+      params.push(filter.limit);
+      return {
+        sql: `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.length} FOR UPDATE SKIP LOCKED)`,
+        params,
+      };
+    },
+
+    stats(): Statement {
+      return {
+        sql: `SELECT
+  (SELECT count(*) FROM ${t} WHERE status = 'pending') AS pending,
+  (SELECT count(*) FROM ${t} WHERE status = 'pending' AND available_at <= now()) AS due,
+  (SELECT count(*) FROM ${t} WHERE status = 'dead') AS dead,
+  (SELECT count(*) FROM ${t} WHERE status = 'sent') AS sent,
+  (SELECT min(created_at) FROM ${t} WHERE status = 'pending') AS oldest_pending_at`,
+        params: [],
+      };
+    },
+
+    toMessage: rowToMessage,
+    toStoredMessage: rowToStoredMessage,
+    toStats: rowToStats,
+
+    migrations: () => migrations,
+
+    async migrate(db: TransactionalExecutor, opts: { to?: number } = {}): Promise<MigrateResult> {
+      const target = opts.to ?? latest;
+      try {
+        // DDL is transactional in PostgreSQL: the lock, the checks and every migration commit
+        // together, and a second process waits on the lock, then finds nothing left to do.
+        return await db.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey]);
+          const done = await appliedVersions(tx);
+          const newest = Math.max(0, ...done);
+          if (newest > latest) {
+            throw new OutboxError(
+              'MIGRATION_FAILED',
+              `${t} is at migration ${newest}, newer than this version of troutbox knows (${latest})`,
+            );
+          }
+          const applied: number[] = [];
+          for (const m of migrations) {
+            if (m.version > target || done.has(m.version)) continue;
+            for (const sql of m.up) await tx.query(sql);
+            await tx.query(`INSERT INTO ${migrationsTable} (version, name) VALUES ($1, $2)`, [
+              m.version,
+              m.name,
+            ]);
+            applied.push(m.version);
+          }
+          return { applied, version: Math.max(newest, ...applied) };
+        });
+      } catch (cause) {
+        if (cause instanceof OutboxError) throw cause;
+        throw new OutboxError('MIGRATION_FAILED', `migrating ${t} failed: ${(cause as Error).message}`, {
+          cause,
+        });
+      }
+    },
+
+    async rollback(db: TransactionalExecutor, opts: { to: number }): Promise<MigrateResult> {
+      return db.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey]);
+        const done = await appliedVersions(tx);
+        const undone: number[] = [];
+        for (const m of [...migrations].reverse()) {
+          if (m.version <= opts.to || !done.has(m.version)) continue;
+          for (const sql of m.down) await tx.query(sql);
+          await tx.query(`DELETE FROM ${migrationsTable} WHERE version = $1`, [m.version]);
+          undone.push(m.version);
+        }
+        const left = [...done].filter((v) => !undone.includes(v));
+        return { applied: undone, version: Math.max(0, ...left) };
+      });
+    },
+  };
+}

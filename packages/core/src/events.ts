@@ -1,0 +1,66 @@
+import type { OutboxMessage } from './message.js';
+
+/** What one relay batch did, after its commit. */
+export interface BatchEvent {
+  readonly size: number;
+  readonly sent: number;
+  readonly retried: number;
+  readonly dead: number;
+  /** Claim to commit, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** Events of a relay. Listeners run after the batch's commit; a throwing listener is reported as `error` and never stops the relay. */
+export interface RelayEventMap {
+  /** A batch was claimed, sent and recorded. */
+  batch: BatchEvent;
+  /** Messages the broker acknowledged (recorded as sent). */
+  sent: { readonly messages: readonly OutboxMessage[] };
+  /** A message failed and will be retried after `delayMs`. */
+  retry: {
+    readonly message: OutboxMessage;
+    readonly error: unknown;
+    readonly delayMs: number;
+    readonly attempts: number;
+  };
+  /** A message reached `maxAttempts` or failed permanently. */
+  dead: { readonly message: OutboxMessage; readonly error: unknown; readonly attempts: number };
+  /** Anything that went wrong outside a message's own result: a lost connection, a failed commit, a throwing listener. */
+  error: { readonly error: unknown; readonly operation: string };
+}
+
+type Listener<T> = (event: T) => void;
+
+/** A small typed event emitter whose `emit` never throws. */
+export class TypedEmitter<Events extends { error: { error: unknown; operation: string } }> {
+  readonly #listeners = new Map<keyof Events, Set<Listener<any>>>();
+
+  on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+
+  off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
+    this.#listeners.get(event)?.delete(listener);
+  }
+
+  listenerCount(event: keyof Events): number {
+    return this.#listeners.get(event)?.size ?? 0;
+  }
+
+  emit<K extends keyof Events>(event: K, payload: Events[K]): void {
+    const set = this.#listeners.get(event);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        listener(payload);
+      } catch (error) {
+        // An error listener that throws would recurse forever; drop it on the floor instead.
+        if (event !== 'error')
+          this.emit('error', { error, operation: `listener:${String(event)}` } as Events['error']);
+      }
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The one thing a database or ORM adapter provides: run parameterised SQL on a connection or
+ * inside the caller's transaction. Placeholders are the dialect's own (`$1` for PostgreSQL,
+ * `?` for MySQL); adapters pass SQL text and values through untouched.
+ */
+export interface Executor {
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+}
+
+/** Rows of a statement, and the number of rows it changed where the driver tells. */
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+/**
+ * An executor that can also open its own transactions: what the relay and the admin API need.
+ * `transaction` commits when `fn` resolves and rolls back when it throws, and gives `fn` an
+ * executor bound to one connection.
+ */
+export interface TransactionalExecutor extends Executor {
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Hold one connection for `fn` outside any transaction (for session-level advisory locks and
+   * LISTEN). Optional: adapters over a single connection need not implement it.
+   */
+  withConnection?<T>(fn: (conn: Executor) => Promise<T>): Promise<T>;
+}
+
+/** True when `db` can open transactions itself. */
+export function isTransactional(db: Executor): db is TransactionalExecutor {
+  return typeof (db as Partial<TransactionalExecutor>).transaction === 'function';
+}

@@ -1,0 +1,76 @@
+export {
+  type PgClientLike,
+  type PgPoolClientLike,
+  type PgPoolExecutorOptions,
+  type PgPoolLike,
+  pgClient,
+  pgPool,
+} from './adapters/pg.js';
+export { type PGliteLike, type PGliteQueryable, pglite } from './adapters/pglite.js';
+export type {
+  Dialect,
+  DialectCapabilities,
+  MessageFilter,
+  MigrateResult,
+  Migration,
+  OutboxStats,
+  Outcome,
+  Statement,
+} from './dialect/dialect.js';
+export { advisoryLockKey, type PostgresDialectOptions, postgres } from './dialect/postgres.js';
+export {
+  describeError,
+  isOutboxError,
+  OutboxError,
+  type OutboxErrorCode,
+  type OutboxErrorContext,
+} from './errors.js';
+export type { BatchEvent, RelayEventMap } from './events.js';
+export { TypedEmitter } from './events.js';
+export { type Executor, isTransactional, type QueryResult, type TransactionalExecutor } from './executor.js';
+export { quoteMysql, quotePg, validateIdentifier } from './identifiers.js';
+export {
+  type ContentType,
+  defaultMessageLimits,
+  type EncodedMessage,
+  encodeMessage,
+  encodeMessages,
+  type JsonValue,
+  type MessageLimits,
+  type MessageStatus,
+  type NewMessage,
+  type OutboxMessage,
+  payloadJson,
+  payloadText,
+  type StoredMessage,
+} from './message.js';
+export { createOutbox, type Outbox, type OutboxOptions } from './outbox.js';
+export {
+  createRelay,
+  type Relay,
+  type RelayOptions,
+  type RelayState,
+  type ResolvedRelayOptions,
+  type RunSummary,
+  resolveRelayOptions,
+} from './relay.js';
+export { type BackoffOptions, backoffDelay, defaultBackoff, resolveBackoff } from './retry.js';
+export {
+  countResults,
+  dead,
+  deliveryHeaders,
+  failAll,
+  retry,
+  type SendContext,
+  type Sender,
+  type SendResult,
+  sent,
+  settleEach,
+} from './sender.js';
+export {
+  type DeadLetterSelector,
+  type MessageStore,
+  resolveLimits,
+  SqlMessageStore,
+  type SqlMessageStoreOptions,
+} from './store.js';

@@ -1,0 +1,41 @@
+// Numbered PostgreSQL migrations. `{{schema}}` and `{{table}}` are replaced by the quoted
+// identifiers, `{{name}}` by the bare table name (inside quotes, for index names). Names are
+// validated as plain identifiers before they get here, so the substitution cannot inject SQL.
+// Never edit a released migration: add the next number.
+
+export interface MigrationSource {
+  readonly version: number;
+  readonly name: string;
+  readonly up: readonly string[];
+  readonly down: readonly string[];
+}
+
+export const postgresMigrationSources: readonly MigrationSource[] = [
+  {
+    version: 1,
+    name: 'create_outbox',
+    up: [
+      `CREATE TABLE IF NOT EXISTS {{schema}}.{{table}} (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  topic text NOT NULL,
+  key text,
+  payload bytea NOT NULL,
+  content_type text NOT NULL DEFAULT 'application/json',
+  headers jsonb NOT NULL DEFAULT '{}'::jsonb,
+  status text NOT NULL DEFAULT 'pending',
+  attempts integer NOT NULL DEFAULT 0,
+  available_at timestamptz NOT NULL DEFAULT now(),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  sent_at timestamptz,
+  last_error text,
+  CONSTRAINT "{{name}}_status_check" CHECK (status IN ('pending', 'sent', 'dead'))
+)`,
+      // The claim query walks this index in order and stops at the first row not yet due; sent
+      // and dead rows are not in it, so it stays as small as the backlog.
+      `CREATE INDEX IF NOT EXISTS "{{name}}_pending_idx" ON {{schema}}.{{table}} (available_at, id) WHERE status = 'pending'`,
+      `CREATE INDEX IF NOT EXISTS "{{name}}_dead_idx" ON {{schema}}.{{table}} (id) WHERE status = 'dead'`,
+      `CREATE INDEX IF NOT EXISTS "{{name}}_sent_idx" ON {{schema}}.{{table}} (sent_at) WHERE status = 'sent'`,
+    ],
+    down: [`DROP TABLE IF EXISTS {{schema}}.{{table}}`],
+  },
+];

@@ -1,0 +1,77 @@
+import type { Dialect } from './dialect/dialect.js';
+import { OutboxError } from './errors.js';
+import type { Executor } from './executor.js';
+import { type EncodedMessage, encodeMessages, type MessageLimits, type NewMessage } from './message.js';
+import { resolveLimits } from './store.js';
+
+/** Options of {@link createOutbox}. */
+export interface OutboxOptions {
+  /** The database dialect and table (`postgres({ schema, table })`). */
+  dialect: Dialect;
+  /** Limits checked before anything is written. */
+  limits?: Partial<MessageLimits>;
+  /**
+   * Called after each `add` statement succeeded (not after the commit, which the outbox does
+   * not see). Used to wake a relay in the same process; keep it cheap.
+   */
+  onAdd?: (count: number) => void;
+}
+
+/** The producer side: writes messages in the caller's transaction. */
+export interface Outbox {
+  readonly dialect: Dialect;
+  /**
+   * Validate, then write one message or many (one statement for up to `dialect.maxRowsPerInsert`)
+   * on `db`, which should be the executor of the transaction that makes the business change.
+   * Nothing is written when any message is invalid.
+   * @returns the number of messages written
+   */
+  add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number>;
+  /** Validate and encode without writing. */
+  encode(messages: NewMessage | readonly NewMessage[]): EncodedMessage[];
+  /** Write already-encoded messages. */
+  insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void>;
+}
+
+/**
+ * Create the producer side of an outbox.
+ *
+ * @example
+ * ```ts
+ * const outbox = createOutbox({ dialect: postgres() });
+ * await client.query('BEGIN');
+ * await client.query('INSERT INTO orders (id, total) VALUES ($1, $2)', [id, total]);
+ * await outbox.add(pgClient(client), { topic: 'orders', key: id, payload: { type: 'OrderPlaced', id, total } });
+ * await client.query('COMMIT');
+ * ```
+ */
+export function createOutbox(options: OutboxOptions): Outbox {
+  if (!options || typeof options.dialect?.insert !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'createOutbox needs a dialect (postgres(), mysql())');
+  }
+  const { dialect, onAdd } = options;
+  const limits = resolveLimits(options.limits);
+  const encode = (messages: NewMessage | readonly NewMessage[]) => encodeMessages(messages, limits);
+  async function insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
+    if (encoded.length === 0) return;
+    if (typeof db?.query !== 'function') {
+      throw new OutboxError('INVALID_OPTION', 'outbox.add needs an executor with query(sql, params)');
+    }
+    const max = dialect.maxRowsPerInsert;
+    for (let i = 0; i < encoded.length; i += max) {
+      const { sql, params } = dialect.insert(encoded.length <= max ? encoded : encoded.slice(i, i + max));
+      await db.query(sql, params);
+    }
+    onAdd?.(encoded.length);
+  }
+  return {
+    dialect,
+    encode,
+    insertEncoded,
+    async add(db, messages) {
+      const encoded = encode(messages);
+      await insertEncoded(db, encoded);
+      return encoded.length;
+    },
+  };
+}

@@ -1,0 +1,405 @@
+import type { Outcome } from './dialect/dialect.js';
+import { describeError, OutboxError } from './errors.js';
+import { type RelayEventMap, TypedEmitter } from './events.js';
+import type { OutboxMessage } from './message.js';
+import { type BackoffOptions, backoffDelay, resolveBackoff } from './retry.js';
+import type { Sender, SendResult } from './sender.js';
+import type { MessageStore } from './store.js';
+
+/** Options of {@link createRelay}. */
+export interface RelayOptions {
+  /** Where messages are claimed from and results recorded. */
+  store: MessageStore;
+  /** Where messages are delivered. */
+  sender: Sender;
+  /** Messages claimed per batch. @defaultValue 200 */
+  batchSize?: number;
+  /** Batches in flight at once in this process (each on its own connection). @defaultValue 1 */
+  concurrency?: number;
+  /** How long an idle relay waits before looking again, without a wake-up. @defaultValue 500 */
+  pollIntervalMs?: number;
+  /** Attempts before a message is dead. @defaultValue 10 */
+  maxAttempts?: number;
+  /** Retry delays. @defaultValue `{ initialDelayMs: 1000, factor: 2, maxDelayMs: 300000, jitter: 0.5 }` */
+  backoff?: Partial<BackoffOptions>;
+  /** A sender call that has not settled by then fails its whole batch (one attempt each) and is aborted. @defaultValue 30000 */
+  sendTimeoutMs?: number;
+  /** How long `stop()` lets in-flight batches finish before aborting their sends. @defaultValue 30000 */
+  stopTimeoutMs?: number;
+  /** Pause after a database error before claiming again. @defaultValue 1000 */
+  errorDelayMs?: number;
+  /** Called for every error event (a lost connection, a failed commit, a throwing listener). @defaultValue none */
+  onError?: (error: unknown, operation: string) => void;
+  /** Close the sender when the relay stops. @defaultValue false */
+  closeSender?: boolean;
+  /** Longest `lastError` stored. @defaultValue 2000 */
+  maxErrorLength?: number;
+}
+
+/** {@link RelayOptions} with every default applied; frozen. */
+export type ResolvedRelayOptions = Readonly<
+  Required<Omit<RelayOptions, 'onError' | 'backoff'>> & {
+    backoff: Readonly<BackoffOptions>;
+    onError: RelayOptions['onError'];
+  }
+>;
+
+function positiveInt(value: unknown, name: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new OutboxError('INVALID_OPTION', `${name} must be an integer ≥ ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Apply defaults and check every option once. */
+export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions {
+  if (!options || typeof options.store?.claim !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'createRelay needs a store (new SqlMessageStore(…))');
+  }
+  if (typeof options.sender?.send !== 'function') {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      'createRelay needs a sender with a send(messages, context) method',
+    );
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'onError must be a function');
+  }
+  return Object.freeze({
+    store: options.store,
+    sender: options.sender,
+    batchSize: positiveInt(options.batchSize, 'batchSize', 200),
+    concurrency: positiveInt(options.concurrency, 'concurrency', 1),
+    pollIntervalMs: positiveInt(options.pollIntervalMs, 'pollIntervalMs', 500),
+    maxAttempts: positiveInt(options.maxAttempts, 'maxAttempts', 10),
+    backoff: resolveBackoff(options.backoff),
+    sendTimeoutMs: positiveInt(options.sendTimeoutMs, 'sendTimeoutMs', 30_000),
+    stopTimeoutMs: positiveInt(options.stopTimeoutMs, 'stopTimeoutMs', 30_000, 0),
+    errorDelayMs: positiveInt(options.errorDelayMs, 'errorDelayMs', 1000, 0),
+    onError: options.onError,
+    closeSender: options.closeSender ?? false,
+    maxErrorLength: positiveInt(options.maxErrorLength, 'maxErrorLength', 2000, 16),
+  });
+}
+
+/**
+ * `idle` → `start()` → `running` → `stop()` → `stopping` → `stopped`; `start()` again is allowed
+ * from `stopped`.
+ */
+export type RelayState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+/** Totals of a {@link Relay.runOnce} call. */
+export interface RunSummary {
+  batches: number;
+  sent: number;
+  retried: number;
+  dead: number;
+}
+
+/** The relay: claims batches, sends them and records the results. */
+export interface Relay {
+  readonly state: RelayState;
+  readonly options: ResolvedRelayOptions;
+  /** Start `concurrency` batch loops in the background. */
+  start(): Promise<void>;
+  /** Stop claiming; let in-flight batches finish (aborting their sends after `timeoutMs`); resolve when none is left. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+  /** Process batches until one comes back less than full (or `maxBatches`), then return. For cron jobs and serverless functions. */
+  runOnce(options?: { maxBatches?: number; signal?: AbortSignal }): Promise<RunSummary>;
+  /** Look for work now instead of at the next poll (after a commit in this process, say). */
+  wake(): void;
+  on<K extends keyof RelayEventMap>(event: K, listener: (event: RelayEventMap[K]) => void): () => void;
+  off<K extends keyof RelayEventMap>(event: K, listener: (event: RelayEventMap[K]) => void): void;
+}
+
+interface BatchReport {
+  claimed: number;
+  sent: number;
+  retried: number;
+  dead: number;
+}
+
+function abortable(ms: number, signals: AbortSignal[]): Promise<void> {
+  return new Promise((resolve) => {
+    if (signals.some((s) => s.aborted)) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of signals) s.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    for (const s of signals) s.addEventListener('abort', done, { once: true });
+  });
+}
+
+class OutboxRelay implements Relay {
+  readonly options: ResolvedRelayOptions;
+  readonly #events = new TypedEmitter<RelayEventMap>();
+  #state: RelayState = 'idle';
+  /** Aborted by stop(): no new claims. */
+  #loop = new AbortController();
+  /** Aborted when the drain deadline passes: in-flight sends are cancelled. */
+  #hard = new AbortController();
+  /** Aborted (and replaced) by wake(). */
+  #wake = new AbortController();
+  #workers: Promise<void>[] = [];
+
+  constructor(options: RelayOptions) {
+    this.options = resolveRelayOptions(options);
+  }
+
+  get state(): RelayState {
+    return this.#state;
+  }
+
+  on<K extends keyof RelayEventMap>(event: K, listener: (event: RelayEventMap[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  off<K extends keyof RelayEventMap>(event: K, listener: (event: RelayEventMap[K]) => void): void {
+    this.#events.off(event, listener);
+  }
+
+  wake(): void {
+    const previous = this.#wake;
+    this.#wake = new AbortController();
+    previous.abort();
+  }
+
+  #error(error: unknown, operation: string): void {
+    this.#events.emit('error', { error, operation });
+    if (this.options.onError) {
+      try {
+        this.options.onError(error, operation);
+      } catch {
+        // The handler is the last resort; nothing useful can be done with its own failure.
+      }
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.#state === 'running') return;
+    if (this.#state === 'stopping')
+      throw new OutboxError('RELAY_STATE', 'the relay is stopping; await stop() first');
+    this.#loop = new AbortController();
+    this.#hard = new AbortController();
+    this.#state = 'running';
+    this.#workers = Array.from({ length: this.options.concurrency }, () => this.#work());
+  }
+
+  async #work(): Promise<void> {
+    const { batchSize, pollIntervalMs, errorDelayMs } = this.options;
+    const loop = this.#loop.signal;
+    while (!loop.aborted) {
+      // Taken before the batch, so a wake() that arrives while it runs is not lost.
+      const wake = this.#wake.signal;
+      let report: BatchReport;
+      try {
+        report = await this.#batch(loop);
+      } catch (error) {
+        this.#error(error, 'batch');
+        await abortable(errorDelayMs, [loop]);
+        continue;
+      }
+      if (report.claimed >= batchSize) continue;
+      await abortable(pollIntervalMs, [loop, wake]);
+    }
+  }
+
+  /** One claim → send → record → commit cycle. Throws only for database errors. */
+  async #batch(loop?: AbortSignal): Promise<BatchReport> {
+    const { store } = this.options;
+    const started = performance.now();
+    let batch: OutboxMessage[] = [];
+    let outcomes: Outcome[] = [];
+    let results: readonly SendResult[] = [];
+    await store.db.transaction(async (tx) => {
+      // Checked inside the transaction too: a relay told to stop while waiting for a
+      // connection must not claim.
+      if (loop?.aborted) return;
+      batch = await store.claim(tx, this.options.batchSize);
+      if (batch.length === 0) return;
+      results = await this.#send(batch);
+      outcomes = this.#decide(batch, results);
+      await store.complete(tx, outcomes);
+    });
+    return this.#report(batch, outcomes, results, performance.now() - started);
+  }
+
+  async #send(batch: OutboxMessage[]): Promise<readonly SendResult[]> {
+    const { sender, sendTimeoutMs } = this.options;
+    const controller = new AbortController();
+    const onHard = () =>
+      controller.abort(new OutboxError('RELAY_STATE', 'relay stopped before the send finished'));
+    if (this.#hard.signal.aborted) onHard();
+    else this.#hard.signal.addEventListener('abort', onHard, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new OutboxError('SEND_TIMEOUT', `sender did not settle within ${sendTimeoutMs} ms`);
+        controller.abort(error);
+        reject(error);
+      }, sendTimeoutMs);
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    try {
+      const results = await Promise.race([sender.send(batch, { signal: controller.signal }), timeout]);
+      return this.#checkResults(batch, results);
+    } catch (error) {
+      // The whole batch failed: every message is counted one attempt, none is taken as sent.
+      return batch.map(() => ({ status: 'retry', error }) as const);
+    } finally {
+      clearTimeout(timer);
+      this.#hard.signal.removeEventListener('abort', onHard);
+      timeout.catch(() => {});
+    }
+  }
+
+  #checkResults(batch: OutboxMessage[], results: unknown): readonly SendResult[] {
+    if (!Array.isArray(results)) {
+      const error = new OutboxError(
+        'SENDER_CONTRACT',
+        `sender returned ${typeof results}, not an array of results`,
+      );
+      return batch.map(() => ({ status: 'retry', error }) as const);
+    }
+    return batch.map((_, i) => {
+      const r = results[i] as SendResult | undefined;
+      if (r && (r.status === 'sent' || r.status === 'retry' || r.status === 'dead')) return r;
+      return {
+        status: 'retry',
+        error: new OutboxError(
+          'SENDER_CONTRACT',
+          `sender returned no valid result for message ${i + 1} of ${batch.length}`,
+        ),
+      } as const;
+    });
+  }
+
+  #decide(batch: OutboxMessage[], results: readonly SendResult[]): Outcome[] {
+    const { maxAttempts, backoff, maxErrorLength } = this.options;
+    const clip = (e: unknown) => {
+      const text = describeError(e);
+      return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength - 1)}…` : text;
+    };
+    return batch.map((message, i) => {
+      const result = results[i]!;
+      if (result.status === 'sent') return { id: message.id, status: 'sent' };
+      const attempts = message.attempts + 1;
+      if (result.status === 'dead' || attempts >= maxAttempts) {
+        return { id: message.id, status: 'dead', error: clip(result.error) };
+      }
+      const delayMs =
+        result.retryAfterMs !== undefined && Number.isFinite(result.retryAfterMs) && result.retryAfterMs >= 0
+          ? result.retryAfterMs
+          : backoffDelay(backoff, attempts);
+      return { id: message.id, status: 'retry', error: clip(result.error), delayMs };
+    });
+  }
+
+  // Events describe what the database now says, so they are emitted only after the commit.
+  #report(
+    batch: OutboxMessage[],
+    outcomes: Outcome[],
+    results: readonly SendResult[],
+    durationMs: number,
+  ): BatchReport {
+    const report: BatchReport = { claimed: batch.length, sent: 0, retried: 0, dead: 0 };
+    if (batch.length === 0) return report;
+    const sentMessages: OutboxMessage[] = [];
+    const wantRetry = this.#events.listenerCount('retry') > 0;
+    const wantDead = this.#events.listenerCount('dead') > 0;
+    outcomes.forEach((o, i) => {
+      const message = batch[i]!;
+      if (o.status === 'sent') {
+        report.sent++;
+        sentMessages.push(message);
+      } else if (o.status === 'retry') {
+        report.retried++;
+        if (wantRetry) {
+          const error = (results[i] as { error?: unknown }).error;
+          this.#events.emit('retry', { message, error, delayMs: o.delayMs, attempts: message.attempts + 1 });
+        }
+      } else {
+        report.dead++;
+        if (wantDead) {
+          const error = (results[i] as { error?: unknown }).error;
+          this.#events.emit('dead', { message, error, attempts: message.attempts + 1 });
+        }
+      }
+    });
+    if (sentMessages.length > 0) this.#events.emit('sent', { messages: sentMessages });
+    this.#events.emit('batch', {
+      size: batch.length,
+      sent: report.sent,
+      retried: report.retried,
+      dead: report.dead,
+      durationMs,
+    });
+    return report;
+  }
+
+  async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopping';
+    this.#loop.abort();
+    const timeoutMs = options.timeoutMs ?? this.options.stopTimeoutMs;
+    const all = Promise.all(this.#workers);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), timeoutMs);
+    });
+    const outcome = await Promise.race([all.then(() => 'done' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      // Past the deadline: cancel the sends still running. Their batches record a retry for
+      // every message and commit, so nothing is left half-done.
+      this.#hard.abort();
+      await all;
+    }
+    this.#workers = [];
+    this.#state = 'stopped';
+    if (this.options.closeSender && this.options.sender.close) {
+      try {
+        await this.options.sender.close();
+      } catch (error) {
+        this.#error(error, 'sender.close');
+      }
+    }
+  }
+
+  async runOnce(options: { maxBatches?: number; signal?: AbortSignal } = {}): Promise<RunSummary> {
+    const maxBatches = positiveInt(options.maxBatches, 'maxBatches', Number.MAX_SAFE_INTEGER);
+    const summary: RunSummary = { batches: 0, sent: 0, retried: 0, dead: 0 };
+    while (summary.batches < maxBatches && !options.signal?.aborted) {
+      const report = await this.#batch(options.signal);
+      if (report.claimed === 0) break;
+      summary.batches++;
+      summary.sent += report.sent;
+      summary.retried += report.retried;
+      summary.dead += report.dead;
+      if (report.claimed < this.options.batchSize) break;
+    }
+    return summary;
+  }
+}
+
+/**
+ * Create a relay. Any number of relays, in any number of processes, may work on one table:
+ * `FOR UPDATE SKIP LOCKED` gives each batch to exactly one of them.
+ *
+ * @example
+ * ```ts
+ * const relay = createRelay({ store, sender: rabbitmqSender({ url }), batchSize: 500 });
+ * relay.on('dead', ({ message, error }) => log.warn({ id: message.id, error }, 'dead letter'));
+ * await relay.start();
+ * process.on('SIGTERM', () => relay.stop());
+ * ```
+ */
+export function createRelay(options: RelayOptions): Relay {
+  return new OutboxRelay(options);
+}

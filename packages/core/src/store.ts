@@ -1,0 +1,268 @@
+import type { Dialect, MessageFilter, MigrateResult, OutboxStats, Outcome } from './dialect/dialect.js';
+import { OutboxError } from './errors.js';
+import type { Executor, TransactionalExecutor } from './executor.js';
+import {
+  defaultMessageLimits,
+  type EncodedMessage,
+  encodeMessages,
+  type MessageLimits,
+  type NewMessage,
+  type OutboxMessage,
+  type StoredMessage,
+} from './message.js';
+
+/** Which dead letters to requeue or purge: ids, or everything (optionally by topic and age). */
+export type DeadLetterSelector =
+  | { readonly ids: readonly string[] }
+  | { readonly all: true; readonly topic?: string; readonly createdBefore?: Date };
+
+/**
+ * The repository contract of the outbox. Every method that takes `db` runs on that executor —
+ * a transaction of the caller's, or one the relay opened — so the store itself is
+ * transaction-agnostic. The admin methods (`deadLetters`, `requeueDead`, `purge`, `stats`)
+ * run on the store's own executor.
+ *
+ * `SqlMessageStore` implements it for every SQL dialect; implement it yourself for other storage
+ * and prove it with `@troutbox/core/testing`.
+ */
+export interface MessageStore {
+  /** The store's own executor, for the relay's transactions and the admin methods. */
+  readonly db: TransactionalExecutor;
+  /** `postgres`, `mysql`… */
+  readonly system: string;
+  /** Write messages on `db` (the caller's transaction). Validates everything first; one statement per up to `maxRowsPerInsert` messages. */
+  add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number>;
+  /** Lock and return up to `limit` due messages on `tx`; locked rows are skipped by other claimers until `tx` ends. */
+  claim(tx: Executor, limit: number): Promise<OutboxMessage[]>;
+  /** Record the outcomes of a claimed batch on `tx`, in one statement. */
+  complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void>;
+  /** Mark claimed messages sent. */
+  markSent(tx: Executor, ids: readonly string[]): Promise<void>;
+  /** Record failures: `retry` moves `availableAt` forward, `dead` moves to the dead letters. */
+  markFailed(tx: Executor, failures: readonly Exclude<Outcome, { status: 'sent' }>[]): Promise<void>;
+  /** List dead letters, oldest first. */
+  deadLetters(options?: { topic?: string; limit?: number; afterId?: string }): Promise<StoredMessage[]>;
+  /** One message by id, in any state, or null. */
+  get(id: string): Promise<StoredMessage | null>;
+  /** Move dead letters back to pending with their attempts reset. Returns how many moved. */
+  requeueDead(selector: DeadLetterSelector): Promise<number>;
+  /** Delete sent or dead messages, in bounded batches. Returns how many were deleted. */
+  purge(
+    status: 'sent' | 'dead',
+    selector: DeadLetterSelector | { olderThan: Date; topic?: string },
+  ): Promise<number>;
+  stats(): Promise<OutboxStats>;
+  /** Create or upgrade the outbox table. */
+  migrate(options?: { to?: number }): Promise<MigrateResult>;
+}
+
+/** Options of {@link SqlMessageStore}. */
+export interface SqlMessageStoreOptions {
+  dialect: Dialect;
+  /** A pooled executor for the relay and admin methods (`pgPool(pool)`, an ORM adapter…). */
+  db: TransactionalExecutor;
+  /** Limits checked before anything is written. */
+  limits?: Partial<MessageLimits>;
+  /** Rows a bulk requeue or purge touches per statement, so no statement locks the table for long. @defaultValue 5000 */
+  adminBatchSize?: number;
+}
+
+function wrapStoreError(operation: string, cause: unknown): never {
+  if (cause instanceof OutboxError) throw cause;
+  throw new OutboxError(
+    'STORE_FAILED',
+    `outbox ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`,
+    {
+      operation,
+      cause,
+    },
+  );
+}
+
+export function resolveLimits(limits: Partial<MessageLimits> = {}): Readonly<MessageLimits> {
+  const l = { ...defaultMessageLimits, ...limits };
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isInteger(v) || v <= 0)
+      throw new OutboxError('INVALID_OPTION', `limits.${k} must be a positive integer, got ${String(v)}`);
+  }
+  return Object.freeze(l);
+}
+
+/**
+ * The SQL implementation of {@link MessageStore}, for any {@link Dialect}.
+ *
+ * @example
+ * ```ts
+ * const store = new SqlMessageStore({ dialect: postgres(), db: pgPool(pool) });
+ * await store.migrate();
+ * await pool.query('BEGIN'); // …or any transaction you hold
+ * ```
+ */
+export class SqlMessageStore implements MessageStore {
+  readonly dialect: Dialect;
+  readonly db: TransactionalExecutor;
+  readonly limits: Readonly<MessageLimits>;
+  readonly #adminBatch: number;
+
+  constructor(options: SqlMessageStoreOptions) {
+    if (!options || typeof options.dialect?.insert !== 'function') {
+      throw new OutboxError('INVALID_OPTION', 'SqlMessageStore needs a dialect (postgres(), mysql())');
+    }
+    if (typeof options.db?.transaction !== 'function') {
+      throw new OutboxError(
+        'INVALID_OPTION',
+        'SqlMessageStore needs a transactional executor as db (pgPool(pool), …)',
+      );
+    }
+    this.dialect = options.dialect;
+    this.db = options.db;
+    this.limits = resolveLimits(options.limits);
+    const batch = options.adminBatchSize ?? 5000;
+    if (!Number.isInteger(batch) || batch <= 0)
+      throw new OutboxError('INVALID_OPTION', 'adminBatchSize must be a positive integer');
+    this.#adminBatch = batch;
+  }
+
+  get system(): string {
+    return this.dialect.name;
+  }
+
+  /** Validate and encode without writing (what `add` does first). */
+  encode(messages: NewMessage | readonly NewMessage[]): EncodedMessage[] {
+    return encodeMessages(messages, this.limits);
+  }
+
+  async add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number> {
+    const encoded = this.encode(messages);
+    await this.insertEncoded(db, encoded);
+    return encoded.length;
+  }
+
+  /** Write already-encoded messages (ORM adapters that validate early use this). */
+  async insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
+    if (encoded.length === 0) return;
+    const max = this.dialect.maxRowsPerInsert;
+    for (let i = 0; i < encoded.length; i += max) {
+      const { sql, params } = this.dialect.insert(encoded.slice(i, i + max));
+      await db.query(sql, params);
+    }
+  }
+
+  async claim(tx: Executor, limit: number): Promise<OutboxMessage[]> {
+    const { sql, params } = this.dialect.claim(limit);
+    const { rows } = await tx.query<Record<string, unknown>>(sql, params);
+    return rows.map(this.dialect.toMessage);
+  }
+
+  async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    const { sql, params } = this.dialect.complete(outcomes);
+    await tx.query(sql, params);
+  }
+
+  markSent(tx: Executor, ids: readonly string[]): Promise<void> {
+    return this.complete(
+      tx,
+      ids.map((id) => ({ id, status: 'sent' as const })),
+    );
+  }
+
+  markFailed(tx: Executor, failures: readonly Exclude<Outcome, { status: 'sent' }>[]): Promise<void> {
+    return this.complete(tx, failures);
+  }
+
+  async deadLetters(
+    options: { topic?: string; limit?: number; afterId?: string } = {},
+  ): Promise<StoredMessage[]> {
+    const filter: MessageFilter & { limit: number; afterId?: string } = { limit: options.limit ?? 100 };
+    if (options.topic !== undefined) Object.assign(filter, { topic: options.topic });
+    if (options.afterId !== undefined) filter.afterId = options.afterId;
+    const { sql, params } = this.dialect.listMessages('dead', filter);
+    try {
+      const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+      return rows.map(this.dialect.toStoredMessage);
+    } catch (e) {
+      wrapStoreError('deadLetters', e);
+    }
+  }
+
+  async get(id: string): Promise<StoredMessage | null> {
+    if (!/^\d{1,19}$/.test(String(id)))
+      throw new OutboxError('INVALID_OPTION', `not a message id: ${JSON.stringify(id)}`);
+    const { sql, params } = this.dialect.getMessage(String(id));
+    const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+    return rows[0] ? this.dialect.toStoredMessage(rows[0]) : null;
+  }
+
+  #filter(selector: DeadLetterSelector | { olderThan: Date; topic?: string }): MessageFilter {
+    if ('ids' in selector) {
+      for (const id of selector.ids) {
+        if (!/^\d{1,19}$/.test(String(id)))
+          throw new OutboxError('INVALID_OPTION', `not a message id: ${JSON.stringify(id)}`);
+      }
+      return { ids: selector.ids.map(String) };
+    }
+    const f: { topic?: string; createdBefore?: Date } = {};
+    if (selector.topic !== undefined) f.topic = selector.topic;
+    if ('olderThan' in selector) f.createdBefore = selector.olderThan;
+    else if (selector.createdBefore !== undefined) f.createdBefore = selector.createdBefore;
+    else if (selector.all !== true) throw new OutboxError('INVALID_OPTION', 'pass { ids } or { all: true }');
+    return f;
+  }
+
+  // Bulk changes run as many short statements of at most adminBatchSize rows, so a requeue of a
+  // million dead letters never holds a million row locks, and a concurrent relay keeps working.
+  async #inBatches(
+    build: (limit: number) => { sql: string; params: readonly unknown[] },
+    onProgress?: (n: number) => void,
+  ) {
+    let total = 0;
+    for (;;) {
+      const { sql, params } = build(this.#adminBatch);
+      const { rowCount } = await this.db.query(sql, params);
+      total += rowCount;
+      onProgress?.(total);
+      if (rowCount < this.#adminBatch) return total;
+    }
+  }
+
+  async requeueDead(selector: DeadLetterSelector, onProgress?: (done: number) => void): Promise<number> {
+    const filter = this.#filter(selector);
+    if (filter.ids?.length === 0) return 0;
+    try {
+      return await this.#inBatches((limit) => this.dialect.requeue({ ...filter, limit }), onProgress);
+    } catch (e) {
+      wrapStoreError('requeueDead', e);
+    }
+  }
+
+  async purge(
+    status: 'sent' | 'dead',
+    selector: DeadLetterSelector | { olderThan: Date; topic?: string },
+    onProgress?: (done: number) => void,
+  ): Promise<number> {
+    if (status !== 'sent' && status !== 'dead') {
+      throw new OutboxError(
+        'INVALID_OPTION',
+        `purge removes sent or dead messages only, not ${String(status)}`,
+      );
+    }
+    const filter = this.#filter(selector);
+    if (filter.ids?.length === 0) return 0;
+    try {
+      return await this.#inBatches((limit) => this.dialect.purge(status, { ...filter, limit }), onProgress);
+    } catch (e) {
+      wrapStoreError('purge', e);
+    }
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const { sql, params } = this.dialect.stats();
+    const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+    return this.dialect.toStats(rows[0] ?? {});
+  }
+
+  migrate(options: { to?: number } = {}): Promise<MigrateResult> {
+    return this.dialect.migrate(this.db, options);
+  }
+}
