@@ -37,7 +37,10 @@ export class TypedEmitter<Events extends { error: { error: unknown; operation: s
 
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
     let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
     set.add(listener);
     return () => this.off(event, listener);
   }

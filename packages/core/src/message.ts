@@ -125,7 +125,7 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
         fail('UNSERIALIZABLE_PAYLOAD', path, 'binary data can only be the whole payload');
       seen.add(value);
       if (Array.isArray(value)) {
-        value.forEach((item, i) => checkJson(item, `${path}[${i}]`, seen));
+        for (let i = 0; i < value.length; i++) checkJson(value[i], `${path}[${i}]`, seen);
       } else {
         const proto = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null && !(value instanceof Date)) {

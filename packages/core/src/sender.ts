@@ -74,7 +74,7 @@ export function dead(error: unknown): SendResult {
  */
 export async function settleEach(
   messages: readonly OutboxMessage[],
-  deliver: (message: OutboxMessage, index: number) => Promise<SendResult | undefined | void>,
+  deliver: (message: OutboxMessage, index: number) => Promise<SendResult | undefined>,
   options: {
     concurrency?: number;
     classify?: (error: unknown, message: OutboxMessage) => 'retry' | 'dead';

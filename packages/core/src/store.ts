@@ -6,6 +6,7 @@ import {
   type EncodedMessage,
   encodeMessages,
   type MessageLimits,
+  type MessageStatus,
   type NewMessage,
   type OutboxMessage,
   type StoredMessage,
@@ -40,6 +41,13 @@ export interface MessageStore {
   markSent(tx: Executor, ids: readonly string[]): Promise<void>;
   /** Record failures: `retry` moves `availableAt` forward, `dead` moves to the dead letters. */
   markFailed(tx: Executor, failures: readonly Exclude<Outcome, { status: 'sent' }>[]): Promise<void>;
+  /** List messages in one state, oldest first, a page at a time (`afterId`). */
+  list(options: {
+    status: MessageStatus;
+    topic?: string;
+    limit?: number;
+    afterId?: string;
+  }): Promise<StoredMessage[]>;
   /** List dead letters, oldest first. */
   deadLetters(options?: { topic?: string; limit?: number; afterId?: string }): Promise<StoredMessage[]>;
   /** One message by id, in any state, or null. */
@@ -65,6 +73,15 @@ export interface SqlMessageStoreOptions {
   limits?: Partial<MessageLimits>;
   /** Rows a bulk requeue or purge touches per statement, so no statement locks the table for long. @defaultValue 5000 */
   adminBatchSize?: number;
+}
+
+/** Message ids are 64-bit integers, passed around as decimal strings. */
+function checkId(id: unknown): string {
+  const text = typeof id === 'bigint' || typeof id === 'number' ? String(id) : id;
+  if (typeof text !== 'string' || !/^\d{1,19}$/.test(text)) {
+    throw new OutboxError('INVALID_OPTION', `not a message id: ${JSON.stringify(String(id))}`);
+  }
+  return text;
 }
 
 function wrapStoreError(operation: string, cause: unknown): never {
@@ -171,36 +188,48 @@ export class SqlMessageStore implements MessageStore {
     return this.complete(tx, failures);
   }
 
-  async deadLetters(
-    options: { topic?: string; limit?: number; afterId?: string } = {},
-  ): Promise<StoredMessage[]> {
-    const filter: MessageFilter & { limit: number; afterId?: string } = { limit: options.limit ?? 100 };
+  async list(options: {
+    status: MessageStatus;
+    topic?: string;
+    limit?: number;
+    afterId?: string;
+  }): Promise<StoredMessage[]> {
+    if (!['pending', 'sent', 'dead'].includes(options?.status)) {
+      throw new OutboxError(
+        'INVALID_OPTION',
+        `status must be pending, sent or dead, got ${String(options?.status)}`,
+      );
+    }
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit <= 0)
+      throw new OutboxError('INVALID_OPTION', 'limit must be a positive integer');
+    const filter: MessageFilter & { limit: number; afterId?: string } = { limit };
     if (options.topic !== undefined) Object.assign(filter, { topic: options.topic });
-    if (options.afterId !== undefined) filter.afterId = options.afterId;
-    const { sql, params } = this.dialect.listMessages('dead', filter);
+    if (options.afterId !== undefined) filter.afterId = checkId(options.afterId);
+    const { sql, params } = this.dialect.listMessages(options.status, filter);
     try {
       const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
       return rows.map(this.dialect.toStoredMessage);
     } catch (e) {
-      wrapStoreError('deadLetters', e);
+      wrapStoreError('list', e);
     }
   }
 
+  deadLetters(options: { topic?: string; limit?: number; afterId?: string } = {}): Promise<StoredMessage[]> {
+    return this.list({ ...options, status: 'dead' });
+  }
+
   async get(id: string): Promise<StoredMessage | null> {
-    if (!/^\d{1,19}$/.test(String(id)))
-      throw new OutboxError('INVALID_OPTION', `not a message id: ${JSON.stringify(id)}`);
-    const { sql, params } = this.dialect.getMessage(String(id));
+    const { sql, params } = this.dialect.getMessage(checkId(id));
     const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
     return rows[0] ? this.dialect.toStoredMessage(rows[0]) : null;
   }
 
   #filter(selector: DeadLetterSelector | { olderThan: Date; topic?: string }): MessageFilter {
     if ('ids' in selector) {
-      for (const id of selector.ids) {
-        if (!/^\d{1,19}$/.test(String(id)))
-          throw new OutboxError('INVALID_OPTION', `not a message id: ${JSON.stringify(id)}`);
-      }
-      return { ids: selector.ids.map(String) };
+      if (!Array.isArray(selector.ids))
+        throw new OutboxError('INVALID_OPTION', 'ids must be an array of message ids');
+      return { ids: selector.ids.map(checkId) };
     }
     const f: { topic?: string; createdBefore?: Date } = {};
     if (selector.topic !== undefined) f.topic = selector.topic;
