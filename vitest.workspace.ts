@@ -1,12 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
-
-// Resolve workspace packages to their TypeScript sources, so tests need no build step.
-const conditions = ['@troutbox/source', 'module', 'node', 'development|production'];
+import { shared, sharedTest } from './vitest.shared.js';
 
 // One project per package or example. A folder with its own `vitest.project.ts` (a
 // `defineProject` with, say, a globalSetup that generates a client) uses it; the rest share
-// the inline settings below.
+// the inline settings below. A project file should spread `shared` and `sharedTest` from
+// ./vitest.shared.ts, since file projects do not inherit this root config.
 const folders = ['packages', 'examples'].flatMap((root) =>
   readdirSync(root, { withFileTypes: true })
     .filter((d) => d.isDirectory())
@@ -14,9 +13,9 @@ const folders = ['packages', 'examples'].flatMap((root) =>
 );
 
 export default defineConfig({
-  resolve: { conditions },
-  ssr: { resolve: { conditions } },
+  ...shared,
   test: {
+    ...sharedTest,
     projects: folders.map((dir) =>
       existsSync(`${dir}/vitest.project.ts`)
         ? `${dir}/vitest.project.ts`
@@ -25,8 +24,5 @@ export default defineConfig({
             test: { name: dir.split('/')[1]!, include: [`${dir}/src/**/*.test.ts`, `${dir}/test/**/*.test.ts`] },
           },
     ),
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    pool: 'forks',
   },
 });
