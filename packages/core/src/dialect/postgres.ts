@@ -14,8 +14,10 @@ export interface PostgresDialectOptions {
   table?: string;
 }
 
-const COLUMNS = 'id::text AS id, topic, key, payload, content_type, headers, created_at, attempts';
-const STORED_COLUMNS = `${COLUMNS}, status, available_at, sent_at, last_error`;
+// Selected through the alias `o`, and ordered by `o.id`: a bare `ORDER BY id` would bind to the
+// `id::text` output column, sort by text, and lose the index.
+const COLUMNS = 'o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers, o.created_at, o.attempts';
+const STORED_COLUMNS = `${COLUMNS}, o.status, o.available_at, o.sent_at, o.last_error`;
 
 /** A stable signed 64-bit key for advisory locks, from a name (FNV-1a). */
 export function advisoryLockKey(name: string): string {
@@ -67,9 +69,9 @@ export function postgres(options: PostgresDialectOptions = {}): Dialect {
   });
   const latest = migrations.at(-1)!.version;
 
-  const claimSql = `SELECT ${COLUMNS} FROM ${t}
-WHERE status = 'pending' AND available_at <= now()
-ORDER BY available_at, id
+  const claimSql = `SELECT ${COLUMNS} FROM ${t} AS o
+WHERE o.status = 'pending' AND o.available_at <= now()
+ORDER BY o.available_at, o.id
 LIMIT $1
 FOR UPDATE SKIP LOCKED`;
   const markSentSql = `UPDATE ${t} SET status = 'sent', sent_at = now() WHERE id = ANY($1::bigint[])`;
@@ -166,17 +168,17 @@ WHERE o.id = u.id`;
       let cond = where(status, filter, params);
       if (filter.afterId !== undefined) {
         params.push(filter.afterId);
-        cond += ` AND id > $${params.length}::bigint`;
+        cond += ` AND o.id > $${params.length}::bigint`;
       }
       params.push(filter.limit);
       return {
-        sql: `SELECT ${STORED_COLUMNS} FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.length}`,
+        sql: `SELECT ${STORED_COLUMNS} FROM ${t} AS o WHERE ${cond} ORDER BY o.id LIMIT $${params.length}`,
         params,
       };
     },
 
     getMessage(id: string): Statement {
-      return { sql: `SELECT ${STORED_COLUMNS} FROM ${t} WHERE id = $1::bigint`, params: [id] };
+      return { sql: `SELECT ${STORED_COLUMNS} FROM ${t} AS o WHERE o.id = $1::bigint`, params: [id] };
     },
 
     requeue(filter): Statement {
