@@ -1,0 +1,96 @@
+import { fileURLToPath } from 'node:url';
+import { advisoryLockKey, postgres } from '@troutbox/core';
+import type { OutboxTableOptions } from './schema.js';
+
+/** One entry of drizzle's `meta/_journal.json`. */
+export interface JournalEntry {
+  readonly idx: number;
+  readonly version: string;
+  readonly when: number;
+  readonly tag: string;
+  readonly breakpoints: boolean;
+}
+
+/** drizzle's `meta/_journal.json`, as `migrate()` reads it. */
+export interface Journal {
+  readonly version: string;
+  readonly dialect: 'postgresql';
+  readonly entries: readonly JournalEntry[];
+}
+
+/** A migrations folder for drizzle's `migrate()`: the journal and one SQL file per entry. */
+export interface DrizzleMigrations {
+  readonly journal: Journal;
+  /** `<tag>.sql` file contents, by tag. */
+  readonly files: Readonly<Record<string, string>>;
+}
+
+const JOURNAL_VERSION = '7';
+// drizzle's migrate() applies the entries whose `when` is later than the newest it recorded,
+// so `when` must grow with the version and never change once released.
+const FIRST_WHEN = Date.UTC(2025, 10, 28);
+const BREAKPOINT = '\n--> statement-breakpoint\n';
+
+function tagOf(version: number, name: string): string {
+  const label = version === 1 ? 'outbox' : name;
+  return `${String(version - 1).padStart(4, '0')}_troutbox_${label}`;
+}
+
+/**
+ * Render core's PostgreSQL migrations as a drizzle migrations folder (journal and SQL files),
+ * for the given schema and table. The package ships this for the default names in its
+ * `drizzle/` folder; `pnpm generate:migrations --schema app --table outbox --out <dir>` writes
+ * it for others.
+ *
+ * Each file first takes the advisory lock core's `migrate()` takes, so two processes running
+ * `migrate()` at once (or drizzle's and core's) wait for each other instead of racing on
+ * `CREATE TABLE`.
+ *
+ * @example
+ * ```ts
+ * const { journal, files } = drizzleMigrations({ schema: 'app' });
+ * ```
+ */
+export function drizzleMigrations(options: OutboxTableOptions = {}): DrizzleMigrations {
+  const schema = options.schema ?? 'public';
+  const dialect = postgres(options);
+  const lock = `SELECT pg_advisory_xact_lock(${advisoryLockKey(`troutbox:migrate:${schema}`)})`;
+  const entries: JournalEntry[] = [];
+  const files: Record<string, string> = {};
+  for (const m of dialect.migrations()) {
+    const tag = tagOf(m.version, m.name);
+    entries.push({
+      idx: m.version - 1,
+      version: JOURNAL_VERSION,
+      when: FIRST_WHEN + (m.version - 1) * 1000,
+      tag,
+      breakpoints: true,
+    });
+    const header = `-- troutbox migration ${m.version} (${m.name}) for ${dialect.tableName}, generated from
+-- @troutbox/core by @troutbox/drizzle's scripts/generate-migrations.ts. Do not edit.
+`;
+    files[tag] = `${header}${[lock, ...m.up].map((s) => `${s};`).join(BREAKPOINT)}\n`;
+  }
+  return { journal: { version: JOURNAL_VERSION, dialect: 'postgresql', entries }, files };
+}
+
+/**
+ * The folder of SQL migrations shipped in this package, for `public.outbox_messages`, in
+ * drizzle's `migrate()` format.
+ */
+export const migrationsFolder: string = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+/**
+ * Options for drizzle's `migrate()` that apply the shipped outbox migrations. They keep their
+ * own bookkeeping table: drizzle applies only the entries newer than the newest it recorded, so
+ * sharing your app's table would skip them.
+ *
+ * @example
+ * ```ts
+ * import { migrate } from 'drizzle-orm/node-postgres/migrator';
+ * import { outboxMigrations } from '@troutbox/drizzle';
+ * await migrate(db, outboxMigrations);
+ * ```
+ */
+export const outboxMigrations: { readonly migrationsFolder: string; readonly migrationsTable: string } =
+  Object.freeze({ migrationsFolder, migrationsTable: '__troutbox_migrations' });

@@ -1,0 +1,101 @@
+import { validateIdentifier } from '@troutbox/core';
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  check,
+  customType,
+  type ExtraConfigColumn,
+  index,
+  integer,
+  jsonb,
+  type PgTableWithColumns,
+  pgSchema,
+  pgTable,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
+
+/** Options of {@link outboxTable}: the same names `postgres()` in `@troutbox/core` takes. */
+export interface OutboxTableOptions {
+  /** Schema of the outbox table. @defaultValue `'public'` */
+  schema?: string;
+  /** Name of the outbox table. @defaultValue `'outbox_messages'` */
+  table?: string;
+}
+
+// drizzle-orm 0.45 has no bytea column; the drivers return Buffer (node-postgres, postgres-js)
+// or Uint8Array (PGlite), and Buffer is a Uint8Array, so reading needs no conversion.
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+});
+
+function outboxColumns() {
+  return {
+    id: bigint('id', { mode: 'bigint' }).primaryKey().generatedAlwaysAsIdentity(),
+    topic: text('topic').notNull(),
+    key: text('key'),
+    payload: bytea('payload').notNull(),
+    contentType: text('content_type').notNull().default('application/json'),
+    headers: jsonb('headers').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+    status: text('status', { enum: ['pending', 'sent', 'dead'] })
+      .notNull()
+      .default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    availableAt: timestamp('available_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
+    lastError: text('last_error'),
+  };
+}
+
+/** The columns of the outbox table, as drizzle builds them. */
+export type OutboxColumns = ReturnType<typeof outboxColumns>;
+
+/** A drizzle table object for the outbox table (see {@link outboxTable}). */
+export type OutboxTable = PgTableWithColumns<{
+  name: string;
+  schema: string | undefined;
+  columns: ReturnType<typeof buildPublic>['_']['columns'];
+  dialect: 'pg';
+}>;
+
+// Constraint and index names are the ones core's migration gives, so drizzle-kit sees no
+// difference between a table it generated and one `postgres().migrate()` created.
+function extras(name: string) {
+  return (t: Record<'id' | 'availableAt' | 'sentAt', ExtraConfigColumn>) => [
+    check(`${name}_status_check`, sql`status IN ('pending', 'sent', 'dead')`),
+    // The claim query walks this index in order; sent and dead rows are not in it.
+    index(`${name}_pending_idx`).on(t.availableAt, t.id).where(sql`status = 'pending'`),
+    index(`${name}_dead_idx`).on(t.id).where(sql`status = 'dead'`),
+    index(`${name}_sent_idx`).on(t.sentAt).where(sql`status = 'sent'`),
+  ];
+}
+
+function buildPublic(name: string) {
+  return pgTable(name, outboxColumns(), extras(name));
+}
+
+/**
+ * The outbox table as a drizzle table object: the table `postgres().migrate()` from
+ * `@troutbox/core` creates, column for column, with the same check constraint and partial
+ * indexes. Re-export it from your drizzle schema and `drizzle-kit generate` writes the migration
+ * with your own.
+ *
+ * Names are validated as plain identifiers; a bad one throws an `OutboxError` with code
+ * `INVALID_OPTION`.
+ *
+ * @example
+ * ```ts
+ * // src/db/schema.ts
+ * import { outboxTable } from '@troutbox/drizzle';
+ * export const outboxMessages = outboxTable();            // public.outbox_messages
+ * // or: export const outbox = outboxTable({ schema: 'app', table: 'outbox' });
+ * ```
+ */
+export function outboxTable(options: OutboxTableOptions = {}): OutboxTable {
+  const name = validateIdentifier(options.table ?? 'outbox_messages', 'table');
+  const schema = validateIdentifier(options.schema ?? 'public', 'schema');
+  // drizzle-kit treats `public` as "no schema"; pgSchema('public') is refused by it.
+  if (schema === 'public') return buildPublic(name) as OutboxTable;
+  return pgSchema(schema).table(name, outboxColumns(), extras(name)) as OutboxTable;
+}
