@@ -1,0 +1,55 @@
+import { type NewMessage, OutboxError } from '@troutbox/core';
+import { entityManagerExecutor } from './executor.js';
+import type { DataSourceLike, EntityManagerLike } from './handles.js';
+import { checkOptions, OutboxCache, type TypeormOutboxOptions } from './options.js';
+import { isOutboxSubscriber } from './subscriber.js';
+
+const defaults = new OutboxCache({});
+const byOptions = new WeakMap<TypeormOutboxOptions, OutboxCache>();
+
+function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | undefined) {
+  if (options !== undefined) {
+    let cache = byOptions.get(options);
+    if (!cache) {
+      cache = new OutboxCache(checkOptions(options, 'addMessage'));
+      byOptions.set(options, cache);
+    }
+    return cache.for(dataSource.options.type);
+  }
+  const subscriber = dataSource.subscribers.find(isOutboxSubscriber);
+  return subscriber ? subscriber.outboxFor(dataSource) : defaults.for(dataSource.options.type);
+}
+
+/**
+ * Write one message or many in the transaction of `manager`, as one insert statement.
+ *
+ * Pass the manager that `dataSource.transaction(async (manager) => …)` hands you: the messages
+ * commit or roll back with everything else done through it. On a manager outside a transaction
+ * (`dataSource.manager`) the insert commits on its own.
+ *
+ * The table is the one of `options`; without options, the one of the {@link OutboxSubscriber}
+ * registered on the data source; without one, `public.outbox_messages`.
+ *
+ * @returns the number of messages written
+ * @throws OutboxError `INVALID_MESSAGE`, `PAYLOAD_TOO_LARGE`, `UNSERIALIZABLE_PAYLOAD` before
+ * anything is written
+ *
+ * @example
+ * ```ts
+ * await dataSource.transaction(async (manager) => {
+ *   const order = await manager.save(Order, { total: 42 });
+ *   await addMessage(manager, { topic: 'orders', key: order.id, payload: { type: 'OrderPlaced', order } });
+ * });
+ * ```
+ */
+export async function addMessage(
+  manager: EntityManagerLike,
+  messages: NewMessage | readonly NewMessage[],
+  options?: TypeormOutboxOptions,
+): Promise<number> {
+  if (typeof manager?.dataSource?.createQueryRunner !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'addMessage needs a TypeORM EntityManager as its first argument');
+  }
+  const outbox = outboxFor(manager.dataSource, options);
+  return outbox.add(entityManagerExecutor(manager), messages);
+}

@@ -1,0 +1,199 @@
+import { type EncodedMessage, type NewMessage, OutboxError } from '@troutbox/core';
+import { EventSubscriber } from 'typeorm';
+import { queryRunnerExecutor } from './executor.js';
+import type { DataSourceLike, QueryRunnerLike } from './handles.js';
+import { checkOptions, OutboxCache, type TypeormOutboxOptions } from './options.js';
+
+/**
+ * An entity that carries outbox messages: the domain code records them on the entity, and the
+ * {@link OutboxSubscriber} pulls them when TypeORM has written the entity's row, to write them
+ * in the same transaction.
+ *
+ * `pullOutboxMessages` must return the messages recorded since the last call and forget them,
+ * so a second save of the same entity does not write them again.
+ *
+ * @example
+ * ```ts
+ * class Order implements HasOutboxMessages {
+ *   id!: string;
+ *   status = 'new';
+ *   #messages: NewMessage[] = [];
+ *   place() {
+ *     this.status = 'placed';
+ *     this.#messages.push({ topic: 'orders', key: this.id, payload: { type: 'OrderPlaced', id: this.id } });
+ *   }
+ *   pullOutboxMessages() {
+ *     return this.#messages.splice(0);
+ *   }
+ * }
+ * ```
+ */
+export interface HasOutboxMessages {
+  pullOutboxMessages(): readonly NewMessage[];
+}
+
+/** True when `value` is an entity with {@link HasOutboxMessages.pullOutboxMessages}. */
+export function hasOutboxMessages(value: unknown): value is HasOutboxMessages {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Partial<HasOutboxMessages>).pullOutboxMessages === 'function'
+  );
+}
+
+/** What TypeORM hands the subscriber: the query runner of the save, the data source and the entity. */
+export interface SubscriberEventLike {
+  readonly queryRunner: QueryRunnerLike;
+  readonly dataSource: DataSourceLike;
+  readonly entity?: unknown;
+}
+
+const BRAND = Symbol.for('troutbox.OutboxSubscriber');
+
+/**
+ * Writes the outbox messages of saved entities in the transaction of the save.
+ *
+ * - After TypeORM inserts, updates, removes, soft-removes or recovers an entity that implements
+ *   {@link HasOutboxMessages}, its messages are validated (a bad one fails the save) and kept
+ *   for the transaction of that query runner.
+ * - Just before the outermost COMMIT, everything kept for the transaction is written as one
+ *   multi-row insert through the same query runner: the messages commit or roll back with the
+ *   entities. A `save()` without an explicit transaction gets TypeORM's own transaction.
+ * - Nested transactions (savepoints): messages kept inside a nested transaction join the outer
+ *   one when it is released, and are dropped when it rolls back.
+ * - A save outside any transaction (`save(entity, { transaction: false })`) writes its messages
+ *   at once, on their own: there is no transaction to join.
+ *
+ * TypeORM builds subscribers from classes, so register it through {@link outboxSubscriber},
+ * which returns a configured class: `subscribers: [outboxSubscriber({ schema: 'app' })]`.
+ */
+export class OutboxSubscriber {
+  readonly [BRAND] = true;
+  /** The options this subscriber writes with; {@link addMessage} uses them too. */
+  readonly options: TypeormOutboxOptions;
+  readonly #outboxes: OutboxCache;
+  // Per query runner (one connection), one list of pending messages per open transaction level.
+  readonly #pending = new WeakMap<QueryRunnerLike, EncodedMessage[][]>();
+
+  constructor(options?: TypeormOutboxOptions) {
+    this.options = checkOptions(options, 'OutboxSubscriber');
+    this.#outboxes = new OutboxCache(this.options);
+  }
+
+  /** The outbox for a data source, cached per driver type. @internal */
+  outboxFor(dataSource: DataSourceLike) {
+    return this.#outboxes.for(dataSource.options.type);
+  }
+
+  afterTransactionStart(event: SubscriberEventLike): void {
+    let levels = this.#pending.get(event.queryRunner);
+    if (!levels) {
+      levels = [];
+      this.#pending.set(event.queryRunner, levels);
+    }
+    levels.push([]);
+  }
+
+  afterInsert(event: SubscriberEventLike): Promise<void> | void {
+    return this.#collect(event);
+  }
+
+  afterUpdate(event: SubscriberEventLike): Promise<void> | void {
+    return this.#collect(event);
+  }
+
+  afterRemove(event: SubscriberEventLike): Promise<void> | void {
+    return this.#collect(event);
+  }
+
+  afterSoftRemove(event: SubscriberEventLike): Promise<void> | void {
+    return this.#collect(event);
+  }
+
+  afterRecover(event: SubscriberEventLike): Promise<void> | void {
+    return this.#collect(event);
+  }
+
+  async beforeTransactionCommit(event: SubscriberEventLike): Promise<void> {
+    const levels = this.#pending.get(event.queryRunner);
+    // Only the outermost commit writes; a savepoint release hands its messages to the level
+    // below once the release has succeeded (afterTransactionCommit).
+    if (!levels || levels.length !== 1) return;
+    const batch = levels[0]!;
+    if (batch.length === 0) return;
+    levels[0] = [];
+    await this.outboxFor(event.dataSource).insertEncoded(queryRunnerExecutor(event.queryRunner), batch);
+  }
+
+  afterTransactionCommit(event: SubscriberEventLike): void {
+    const levels = this.#pending.get(event.queryRunner);
+    if (!levels) return;
+    const done = levels.pop();
+    if (levels.length === 0) {
+      this.#pending.delete(event.queryRunner);
+    } else if (done && done.length > 0) {
+      levels.at(-1)!.push(...done);
+    }
+  }
+
+  afterTransactionRollback(event: SubscriberEventLike): void {
+    const levels = this.#pending.get(event.queryRunner);
+    if (!levels) return;
+    levels.pop();
+    if (levels.length === 0) this.#pending.delete(event.queryRunner);
+  }
+
+  #collect(event: SubscriberEventLike): Promise<void> | void {
+    const entity = event.entity;
+    if (!hasOutboxMessages(entity)) return;
+    const messages = entity.pullOutboxMessages();
+    if (!Array.isArray(messages)) {
+      throw new OutboxError('INVALID_MESSAGE', 'pullOutboxMessages() must return an array of messages');
+    }
+    if (messages.length === 0) return;
+    const outbox = this.outboxFor(event.dataSource);
+    // Validate now, so an invalid message fails the save that produced it.
+    const encoded = outbox.encode(messages);
+    const levels = this.#pending.get(event.queryRunner);
+    if (event.queryRunner.isTransactionActive && levels && levels.length > 0) {
+      levels.at(-1)!.push(...encoded);
+      return;
+    }
+    return outbox.insertEncoded(queryRunnerExecutor(event.queryRunner), encoded);
+  }
+}
+
+/** True when `value` is an {@link OutboxSubscriber} (from any copy of this package). */
+export function isOutboxSubscriber(value: unknown): value is OutboxSubscriber {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** The class {@link outboxSubscriber} returns: TypeORM constructs it without arguments. */
+export type OutboxSubscriberClass = new () => OutboxSubscriber;
+
+/**
+ * A configured {@link OutboxSubscriber} class to list in the data source's `subscribers`.
+ * TypeORM 1.x takes subscriber classes (or paths), never instances, and constructs them itself
+ * with no arguments; this returns a subclass that carries the options and is registered the way
+ * `@EventSubscriber()` registers a class.
+ *
+ * @example
+ * ```ts
+ * const dataSource = new DataSource({
+ *   type: 'postgres',
+ *   url: process.env.DATABASE_URL,
+ *   entities: [Order],
+ *   subscribers: [outboxSubscriber({ schema: 'app', table: 'outbox' })],
+ * });
+ * ```
+ */
+export function outboxSubscriber(options?: TypeormOutboxOptions): OutboxSubscriberClass {
+  const checked = checkOptions(options, 'outboxSubscriber');
+  class ConfiguredOutboxSubscriber extends OutboxSubscriber {
+    constructor() {
+      super(checked);
+    }
+  }
+  EventSubscriber()(ConfiguredOutboxSubscriber);
+  return ConfiguredOutboxSubscriber;
+}
