@@ -1,0 +1,92 @@
+import { type Executor, OutboxError, type QueryResult, type TransactionalExecutor } from '@troutbox/core';
+import { CompiledQuery, type QueryResult as KyselyQueryResult } from 'kysely';
+
+/**
+ * The part of a `Kysely` instance, a `Transaction` or a `ControlledTransaction` that troutbox
+ * uses, whatever its database type. Typed by shape, so any `Kysely<DB>` fits and a second copy
+ * of kysely in `node_modules` does not break the types.
+ *
+ * @example
+ * ```ts
+ * import type { KyselyLike } from '@troutbox/kysely';
+ * async function placeOrder(db: KyselyLike & Kysely<Database>) { … }
+ * ```
+ */
+export interface KyselyLike {
+  /** `true` for a `Transaction` or `ControlledTransaction`. */
+  readonly isTransaction: boolean;
+  executeQuery<R>(query: CompiledQuery<R>): Promise<KyselyQueryResult<R>>;
+  withoutPlugins(): KyselyLike;
+  /** Kysely's transaction builder (a transaction's own throws, which troutbox never calls). */
+  transaction(): { execute<T>(callback: (trx: KyselyLike) => Promise<T>): Promise<T> };
+  /** Kysely's single-connection builder (a transaction's own throws, which troutbox never calls). */
+  connection(): { execute<T>(callback: (db: KyselyLike) => Promise<T>): Promise<T> };
+}
+
+/** A `Transaction` or `ControlledTransaction` of any database type. */
+export type KyselyTransactionLike = KyselyLike & { readonly isTransaction: true };
+
+/** Throw a clear error for the common slips: a pool, a builder, a missing `.execute()`. */
+export function checkKysely(db: unknown, caller: string): asserts db is KyselyLike {
+  const candidate = db as Partial<KyselyLike> | null | undefined;
+  if (typeof candidate?.executeQuery === 'function' && typeof candidate.withoutPlugins === 'function') return;
+  const builder =
+    typeof (db as { execute?: unknown } | null)?.execute === 'function'
+      ? ' (this looks like a builder: pass the trx of db.transaction().execute(async (trx) => …), or await db.startTransaction().execute())'
+      : '';
+  throw new OutboxError(
+    'INVALID_OPTION',
+    `${caller} needs a Kysely instance, Transaction or ControlledTransaction${builder}`,
+  );
+}
+
+/**
+ * An executor on one Kysely handle. Core's SQL goes through `executeQuery` as a raw compiled
+ * query, with its parameters bound by the driver. Plugins are left out: core reads rows by their
+ * column names, which a `CamelCasePlugin` would rename.
+ */
+function queryOn(db: KyselyLike): Executor {
+  const raw = db.withoutPlugins();
+  return {
+    async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+      const compiled = CompiledQuery.raw(sql, [...params]) as CompiledQuery<Row>;
+      const result = await raw.executeQuery<Row>(compiled);
+      // Drivers differ: node-postgres reports no count for a SELECT, PGlite reports 0, and both
+      // report the rows changed by a write. A row read is a row counted, as node-postgres does.
+      const affected = result.numAffectedRows === undefined ? 0 : Number(result.numAffectedRows);
+      return { rows: result.rows, rowCount: Math.max(affected, result.rows.length) };
+    },
+  };
+}
+
+/**
+ * A troutbox executor over Kysely.
+ *
+ * - On a `Kysely` instance: a {@link TransactionalExecutor} for the relay, the store's admin
+ *   methods and migrations. Its transactions are `db.transaction().execute(…)`, and
+ *   `withConnection` is `db.connection().execute(…)`.
+ * - On a `Transaction` or `ControlledTransaction`: an executor bound to that transaction.
+ *
+ * Rows come back as the database returns them, without the instance's plugins.
+ *
+ * @example
+ * ```ts
+ * const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+ * const store = new SqlMessageStore({ dialect: postgres(), db: kyselyExecutor(db) });
+ * const relay = createRelay({ store, sender });
+ * await relay.start();
+ * ```
+ */
+export function kyselyExecutor(trx: KyselyTransactionLike): Executor;
+export function kyselyExecutor(db: KyselyLike): TransactionalExecutor;
+export function kyselyExecutor(db: KyselyLike): Executor | TransactionalExecutor {
+  checkKysely(db, 'kyselyExecutor');
+  const base = queryOn(db);
+  if (db.isTransaction) return base;
+  return {
+    query: base.query,
+    transaction: <T>(fn: (tx: Executor) => Promise<T>) => db.transaction().execute((trx) => fn(queryOn(trx))),
+    withConnection: <T>(fn: (conn: Executor) => Promise<T>) =>
+      db.connection().execute((conn) => fn(queryOn(conn))),
+  };
+}

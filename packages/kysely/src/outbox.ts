@@ -1,0 +1,102 @@
+import {
+  createOutbox,
+  type Dialect,
+  type MessageLimits,
+  type NewMessage,
+  SqlMessageStore,
+} from '@troutbox/core';
+import { type OutboxDialectOptions, resolveDialect } from './dialect.js';
+import { checkKysely, type KyselyLike, kyselyExecutor } from './executor.js';
+import { type OutboxMigrationProvider, outboxMigrations } from './migrations.js';
+
+/** Options of {@link kyselyOutbox}. */
+export interface KyselyOutboxOptions extends OutboxDialectOptions {
+  /** Limits checked before anything is written. @defaultValue core's `defaultMessageLimits` */
+  limits?: Partial<MessageLimits>;
+  /**
+   * Called after each successful `addMessage` (before the caller's commit, which troutbox does
+   * not see), with the number of messages. Use it to `wake()` a relay in the same process.
+   */
+  onAdd?: (count: number) => void;
+}
+
+/** The outbox of one table, for Kysely. */
+export interface KyselyOutbox {
+  /** Core's dialect for the table: its SQL, its migrations. */
+  readonly dialect: Dialect;
+  /**
+   * Write one message or many on `db`, in one statement. Pass the `trx` of
+   * `db.transaction().execute(async (trx) => …)` or a `ControlledTransaction`, and the messages
+   * commit or roll back with the business change. On a plain `Kysely` instance the write is
+   * atomic on its own. Every message is validated before anything is written.
+   * @returns the number of messages written
+   */
+  addMessage(db: KyselyLike, messages: NewMessage | readonly NewMessage[]): Promise<number>;
+  /** A message store on a `Kysely` instance, for `createRelay` and the admin methods. */
+  store(db: KyselyLike): SqlMessageStore;
+  /** The table's migrations, for Kysely's `Migrator`. */
+  migrations(): OutboxMigrationProvider;
+}
+
+/**
+ * The outbox of one table, for Kysely: `addMessage`, a store for the relay, and migrations.
+ * For the default table (`public.outbox_messages`) the top-level {@link addMessage} is enough.
+ *
+ * @example
+ * ```ts
+ * const outbox = kyselyOutbox({ schema: 'app', table: 'outbox' });
+ * await db.transaction().execute(async (trx) => {
+ *   await trx.insertInto('order').values(order).execute();
+ *   await outbox.addMessage(trx, { topic: 'orders', key: order.id, payload: order });
+ * });
+ * const relay = createRelay({ store: outbox.store(db), sender });
+ * ```
+ */
+export function kyselyOutbox(options: KyselyOutboxOptions = {}): KyselyOutbox {
+  const dialect = resolveDialect(options);
+  const outbox = createOutbox({ dialect, limits: options.limits, onAdd: options.onAdd });
+  return {
+    dialect,
+    async addMessage(db, messages) {
+      checkKysely(db, 'addMessage');
+      const encoded = outbox.encode(messages);
+      if (encoded.length > dialect.maxRowsPerInsert && !db.isTransaction) {
+        // More than one statement: keep the promise of one atomic write outside a transaction.
+        await db.transaction().execute((trx) => outbox.insertEncoded(kyselyExecutor(trx), encoded));
+      } else {
+        await outbox.insertEncoded(kyselyExecutor(db), encoded);
+      }
+      return encoded.length;
+    },
+    store(db) {
+      return new SqlMessageStore({ dialect, db: kyselyExecutor(db), limits: options.limits });
+    },
+    migrations: () => outboxMigrations(options),
+  };
+}
+
+let defaultOutbox: KyselyOutbox | undefined;
+
+/**
+ * Write one message or many into `public.outbox_messages`, in the caller's Kysely transaction
+ * (or atomically on its own on a plain `Kysely` instance). One statement however many messages;
+ * every message is validated first, and nothing is written if one is invalid. For another table,
+ * use {@link kyselyOutbox}.
+ *
+ * @example
+ * ```ts
+ * await db.transaction().execute(async (trx) => {
+ *   await trx.insertInto('order').values(order).execute();
+ *   await addMessage(trx, { topic: 'orders', key: order.id, payload: { type: 'OrderPlaced', order } });
+ * });
+ *
+ * const trx = await db.startTransaction().execute();
+ * await addMessage(trx, [{ topic: 'a', payload: 1 }, { topic: 'b', payload: 2 }]);
+ * await trx.commit().execute();
+ * ```
+ * @returns the number of messages written
+ */
+export function addMessage(db: KyselyLike, messages: NewMessage | readonly NewMessage[]): Promise<number> {
+  defaultOutbox ??= kyselyOutbox();
+  return defaultOutbox.addMessage(db, messages);
+}
