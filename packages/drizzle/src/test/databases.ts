@@ -38,8 +38,13 @@ export async function pgliteDatabase(): Promise<TestDatabase> {
   return { driver: 'PGlite', db: drizzlePglite(client), concurrent: false, close: () => client.close() };
 }
 
-export const drivers: readonly [string, () => TestDatabase | Promise<TestDatabase>][] = [
+type Open = () => TestDatabase | Promise<TestDatabase>;
+
+export const drivers: readonly [string, Open][] = [
   ['node-postgres', nodePostgres],
   ['postgres-js', postgresJsDatabase],
   ['PGlite', pgliteDatabase],
 ];
+
+/** The drivers with a pool, where two transactions can be open at once. */
+export const concurrentDrivers: readonly [string, Open][] = drivers.filter(([name]) => name !== 'PGlite');
