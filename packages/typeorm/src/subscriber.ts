@@ -118,7 +118,7 @@ export class OutboxSubscriber {
     const levels = this.#pending.get(event.queryRunner);
     // Only the outermost commit writes; a savepoint release hands its messages to the level
     // below once the release has succeeded (afterTransactionCommit).
-    if (!levels || levels.length !== 1) return;
+    if (levels?.length !== 1) return;
     const batch = levels[0]!;
     if (batch.length === 0) return;
     levels[0] = [];
