@@ -155,6 +155,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     rolledBackButDelivered,
     committedButLost,
     seconds: (performance.now() - started) / 1000,
-    ok: rolledBackButDelivered === 0 && committedButLost === 0 && stats.dead === poison.size && deadCount === poison.size,
+    ok:
+      rolledBackButDelivered === 0 &&
+      committedButLost === 0 &&
+      stats.dead === poison.size &&
+      deadCount === poison.size,
   };
 }

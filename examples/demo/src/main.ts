@@ -9,7 +9,11 @@ let summary: Awaited<ReturnType<typeof runDemo>>;
 if (url) {
   const pool = new pg.Pool({ connectionString: url, max: 6 });
   close = () => pool.end();
-  summary = await runDemo({ db: pgPool(pool), database: `PostgreSQL (${new URL(url).host})`, log: console.log });
+  summary = await runDemo({
+    db: pgPool(pool),
+    database: `PostgreSQL (${new URL(url).host})`,
+    log: console.log,
+  });
 } else {
   const db = await PGlite.create();
   close = () => db.close();
@@ -31,5 +35,9 @@ const rows: [string, string | number][] = [
 ];
 console.log('\ntroutbox demo — every trout is delivered\n');
 for (const [k, v] of rows) console.log(`  ${k.padEnd(28)}${String(v).padStart(22)}`);
-console.log(summary.ok ? '\n  ✔ every committed order delivered; no rolled-back order sent\n' : '\n  ✘ a guarantee failed\n');
+console.log(
+  summary.ok
+    ? '\n  ✔ every committed order delivered; no rolled-back order sent\n'
+    : '\n  ✘ a guarantee failed\n',
+);
 process.exitCode = summary.ok ? 0 : 1;

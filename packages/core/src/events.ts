@@ -31,9 +31,26 @@ export interface RelayEventMap {
 
 type Listener<T> = (event: T) => void;
 
-/** A small typed event emitter whose `emit` never throws. */
+/**
+ * A small typed event emitter whose `emit` never throws. A listener that throws is reported
+ * through `onListenerError` when given, otherwise as an `error` event; a throwing `error`
+ * listener is ignored (reporting it would recurse).
+ *
+ * @example
+ * ```ts
+ * const events = new TypedEmitter<RelayEventMap>();
+ * const off = events.on('batch', ({ size, durationMs }) => metrics.observe(size, durationMs));
+ * events.emit('batch', { size: 1, sent: 1, retried: 0, dead: 0, durationMs: 3 });
+ * off();
+ * ```
+ */
 export class TypedEmitter<Events extends { error: { error: unknown; operation: string } }> {
   readonly #listeners = new Map<keyof Events, Set<Listener<any>>>();
+  readonly #onListenerError: ((error: unknown, event: keyof Events) => void) | undefined;
+
+  constructor(options: { onListenerError?: (error: unknown, event: keyof Events) => void } = {}) {
+    this.#onListenerError = options.onListenerError;
+  }
 
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
     let set = this.#listeners.get(event);
@@ -61,8 +78,14 @@ export class TypedEmitter<Events extends { error: { error: unknown; operation: s
         listener(payload);
       } catch (error) {
         // An error listener that throws would recurse forever; drop it on the floor instead.
-        if (event !== 'error')
-          this.emit('error', { error, operation: `listener:${String(event)}` } as Events['error']);
+        if (event === 'error') continue;
+        if (this.#onListenerError) {
+          try {
+            this.#onListenerError(error, event);
+          } catch {
+            // Same reason: the reporter of listener errors has nobody to report to.
+          }
+        } else this.emit('error', { error, operation: `listener:${String(event)}` } as Events['error']);
       }
     }
   }

@@ -12,7 +12,14 @@ export interface OutboxOptions {
   limits?: Partial<MessageLimits>;
   /**
    * Called after each `add` statement succeeded (not after the commit, which the outbox does
-   * not see). Used to wake a relay in the same process; keep it cheap.
+   * not see). Used to wake a relay in the same process; keep it cheap. `relay.wake()` is made
+   * for this: it keeps looking for a short while, so the commit that follows is picked up.
+   *
+   * @example
+   * ```ts
+   * const relay = createRelay({ store, sender });
+   * const outbox = createOutbox({ dialect, onAdd: () => relay.wake() });
+   * ```
    */
   onAdd?: (count: number) => void;
 }
@@ -50,6 +57,9 @@ export function createOutbox(options: OutboxOptions): Outbox {
     throw new OutboxError('INVALID_OPTION', 'createOutbox needs a dialect (postgres(), mysql())');
   }
   const { dialect, onAdd } = options;
+  if (onAdd !== undefined && typeof onAdd !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'onAdd must be a function');
+  }
   const limits = resolveLimits(options.limits);
   const encode = (messages: NewMessage | readonly NewMessage[]) => encodeMessages(messages, limits);
   async function insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
@@ -62,7 +72,11 @@ export function createOutbox(options: OutboxOptions): Outbox {
       const { sql, params } = dialect.insert(encoded.length <= max ? encoded : encoded.slice(i, i + max));
       await db.query(sql, params);
     }
-    onAdd?.(encoded.length);
+    try {
+      onAdd?.(encoded.length);
+    } catch {
+      // A wake-up hint must never fail (and so roll back) the caller's business transaction.
+    }
   }
   return {
     dialect,

@@ -66,6 +66,18 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'onError must be a function');
   }
+  if (options.closeSender !== undefined && typeof options.closeSender !== 'boolean') {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      `closeSender must be a boolean, got ${String(options.closeSender)}`,
+    );
+  }
+  if (
+    options.backoff !== undefined &&
+    (typeof options.backoff !== 'object' || options.backoff === null || Array.isArray(options.backoff))
+  ) {
+    throw new OutboxError('INVALID_OPTION', 'backoff must be an object of BackoffOptions');
+  }
   return Object.freeze({
     store: options.store,
     sender: options.sender,
@@ -84,8 +96,16 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
 }
 
 /**
- * `idle` → `start()` → `running` → `stop()` → `stopping` → `stopped`; `start()` again is allowed
- * from `stopped`.
+ * The relay's life cycle:
+ *
+ * ```
+ *  idle ──start()──► running ──stop()──► stopping ──(drained)──► stopped
+ *   │                                                              │
+ *   └──────────── runOnce() allowed ◄──────── start() again ───────┘
+ * ```
+ *
+ * `runOnce()` may run in `idle`, `running` and `stopped`; `stop()` also drains a `runOnce()`
+ * in progress. In `stopping` neither `start()` nor `runOnce()` is allowed.
  */
 export type RelayState = 'idle' | 'running' | 'stopping' | 'stopped';
 
@@ -103,11 +123,32 @@ export interface Relay {
   readonly options: ResolvedRelayOptions;
   /** Start `concurrency` batch loops in the background. */
   start(): Promise<void>;
-  /** Stop claiming; let in-flight batches finish (aborting their sends after `timeoutMs`); resolve when none is left. */
+  /**
+   * Stop claiming; let in-flight batches (of the loops and of any `runOnce()`) finish, aborting
+   * their sends after `timeoutMs` (default `stopTimeoutMs`); resolve when none is left. A batch
+   * whose send was aborted is recorded as a failed attempt, so no batch is left half-done.
+   * Calling `stop()` again while stopping returns the same promise.
+   */
   stop(options?: { timeoutMs?: number }): Promise<void>;
-  /** Process batches until one comes back less than full (or `maxBatches`), then return. For cron jobs and serverless functions. */
+  /**
+   * Process batches until one comes back less than full (or `maxBatches`, or `signal` aborts,
+   * or `stop()` is called), then return. For cron jobs and serverless functions. Database
+   * errors reject the returned promise.
+   */
   runOnce(options?: { maxBatches?: number; signal?: AbortSignal }): Promise<RunSummary>;
-  /** Look for work now instead of at the next poll (after a commit in this process, say). */
+  /**
+   * Look for work now instead of at the next poll. Safe to call before the producer's commit
+   * (from `createOutbox({ onAdd })`, which runs after the insert, not the commit): after a
+   * wake-up that finds nothing the relay looks again after 1, 4, 16, 64 and 256 ms before it
+   * falls back to `pollIntervalMs`, so a commit that follows within about a third of a second
+   * is picked up at once.
+   *
+   * @example
+   * ```ts
+   * const relay = createRelay({ store, sender });
+   * const outbox = createOutbox({ dialect, onAdd: () => relay.wake() });
+   * ```
+   */
   wake(): void;
   on<K extends keyof RelayEventMap>(event: K, listener: (event: RelayEventMap[K]) => void): () => void;
   off<K extends keyof RelayEventMap>(event: K, listener: (event: RelayEventMap[K]) => void): void;
@@ -119,6 +160,11 @@ interface BatchReport {
   retried: number;
   dead: number;
 }
+
+/** First follow-up look after a wake-up that found nothing; each next one waits 4× longer. */
+const WAKE_LINGER_FIRST_MS = 1;
+/** Follow-up looks stop once the wait would exceed this (1, 4, 16, 64, 256 ms: 5 extra claims). */
+const WAKE_LINGER_MAX_MS = 1000;
 
 function abortable(ms: number, signals: AbortSignal[]): Promise<void> {
   return new Promise((resolve) => {
@@ -135,15 +181,20 @@ function abortable(ms: number, signals: AbortSignal[]): Promise<void> {
 
 class OutboxRelay implements Relay {
   readonly options: ResolvedRelayOptions;
-  readonly #events = new TypedEmitter<RelayEventMap>();
+  readonly #events = new TypedEmitter<RelayEventMap>({
+    // A throwing listener reaches onError too, not only the `error` event.
+    onListenerError: (error, event) => this.#error(error, `listener:${String(event)}`),
+  });
   #state: RelayState = 'idle';
-  /** Aborted by stop(): no new claims. */
+  /** Aborted by stop(): no new claims, by the loops or by runOnce(). */
   #loop = new AbortController();
   /** Aborted when the drain deadline passes: in-flight sends are cancelled. */
   #hard = new AbortController();
   /** Aborted (and replaced) by wake(). */
   #wake = new AbortController();
-  #workers: Promise<void>[] = [];
+  /** The loops of start() and every runOnce() in progress: what stop() drains. */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #stopping: Promise<void> | undefined;
 
   constructor(options: RelayOptions) {
     this.options = resolveRelayOptions(options);
@@ -178,19 +229,32 @@ class OutboxRelay implements Relay {
     }
   }
 
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight.add(work);
+    const untrack = () => this.#inFlight.delete(work);
+    work.then(untrack, untrack);
+    return work;
+  }
+
+  /** Fresh signals for a new run, unless a run is already using the current ones. */
+  #renew(): void {
+    if (this.#inFlight.size > 0 && !this.#loop.signal.aborted) return;
+    this.#loop = new AbortController();
+    this.#hard = new AbortController();
+  }
+
   async start(): Promise<void> {
     if (this.#state === 'running') return;
     if (this.#state === 'stopping')
       throw new OutboxError('RELAY_STATE', 'the relay is stopping; await stop() first');
-    this.#loop = new AbortController();
-    this.#hard = new AbortController();
+    this.#renew();
     this.#state = 'running';
-    this.#workers = Array.from({ length: this.options.concurrency }, () => this.#work());
+    for (let i = 0; i < this.options.concurrency; i++) this.#track(this.#work(this.#loop.signal));
   }
 
-  async #work(): Promise<void> {
+  async #work(loop: AbortSignal): Promise<void> {
     const { batchSize, pollIntervalMs, errorDelayMs } = this.options;
-    const loop = this.#loop.signal;
+    let linger = 0;
     while (!loop.aborted) {
       // Taken before the batch, so a wake() that arrives while it runs is not lost.
       const wake = this.#wake.signal;
@@ -203,37 +267,52 @@ class OutboxRelay implements Relay {
         continue;
       }
       if (report.claimed >= batchSize) continue;
-      await abortable(pollIntervalMs, [loop, wake]);
+      // A wake-up usually comes before the producer's commit: keep looking, at growing
+      // intervals, for a short while before falling back to the poll interval.
+      if (wake.aborted) linger = WAKE_LINGER_FIRST_MS;
+      let delay = pollIntervalMs;
+      if (linger > 0) {
+        delay = Math.min(linger, pollIntervalMs);
+        linger *= 4;
+        if (linger > WAKE_LINGER_MAX_MS || linger >= pollIntervalMs) linger = 0;
+      }
+      const waitWake = this.#wake.signal;
+      await abortable(delay, [loop, waitWake]);
+      if (waitWake.aborted && !loop.aborted) linger = WAKE_LINGER_FIRST_MS;
     }
   }
 
   /** One claim → send → record → commit cycle. Throws only for database errors. */
-  async #batch(loop?: AbortSignal): Promise<BatchReport> {
+  async #batch(loop: AbortSignal, signal?: AbortSignal): Promise<BatchReport> {
     const { store } = this.options;
     const started = performance.now();
+    const hard = this.#hard.signal;
     let batch: OutboxMessage[] = [];
     let outcomes: Outcome[] = [];
     let results: readonly SendResult[] = [];
     await store.db.transaction(async (tx) => {
       // Checked inside the transaction too: a relay told to stop while waiting for a
       // connection must not claim.
-      if (loop?.aborted) return;
-      batch = await store.claim(tx, this.options.batchSize);
-      if (batch.length === 0) return;
-      results = await this.#send(batch);
+      if (loop.aborted || signal?.aborted) return;
+      const claimed = await store.claim(tx, this.options.batchSize);
+      // Claimed after the drain deadline: nothing was attempted, so the commit just unlocks
+      // the rows, without costing them an attempt.
+      if (claimed.length === 0 || hard.aborted) return;
+      batch = claimed;
+      results = await this.#send(batch, hard);
       outcomes = this.#decide(batch, results);
       await store.complete(tx, outcomes);
     });
     return this.#report(batch, outcomes, results, performance.now() - started);
   }
 
-  async #send(batch: OutboxMessage[]): Promise<readonly SendResult[]> {
+  async #send(batch: OutboxMessage[], hard: AbortSignal): Promise<readonly SendResult[]> {
     const { sender, sendTimeoutMs } = this.options;
     const controller = new AbortController();
     const onHard = () =>
       controller.abort(new OutboxError('RELAY_STATE', 'relay stopped before the send finished'));
-    if (this.#hard.signal.aborted) onHard();
-    else this.#hard.signal.addEventListener('abort', onHard, { once: true });
+    if (hard.aborted) onHard();
+    else hard.addEventListener('abort', onHard, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -251,7 +330,7 @@ class OutboxRelay implements Relay {
       return batch.map(() => ({ status: 'retry', error }) as const);
     } finally {
       clearTimeout(timer);
-      this.#hard.signal.removeEventListener('abort', onHard);
+      hard.removeEventListener('abort', onHard);
       timeout.catch(() => {});
     }
   }
@@ -340,15 +419,31 @@ class OutboxRelay implements Relay {
     return report;
   }
 
-  async stop(options: { timeoutMs?: number } = {}): Promise<void> {
-    if (this.#state === 'idle' || this.#state === 'stopped') {
-      this.#state = 'stopped';
-      return;
+  stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = positiveInt(options?.timeoutMs, 'timeoutMs', this.options.stopTimeoutMs, 0);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    if (this.#stopping) return this.#stopping;
+    if (this.#inFlight.size === 0 && this.#state !== 'running') {
+      // Nothing to drain; `idle` becomes `stopped` so that a later runOnce() knows it was stopped.
+      this.#loop.abort();
+      this.#state = 'stopped';
+      return Promise.resolve();
+    }
+    this.#stopping = this.#drain(timeoutMs).finally(() => {
+      this.#stopping = undefined;
+    });
+    return this.#stopping;
+  }
+
+  async #drain(timeoutMs: number): Promise<void> {
     this.#state = 'stopping';
     this.#loop.abort();
-    const timeoutMs = options.timeoutMs ?? this.options.stopTimeoutMs;
-    const all = Promise.all(this.#workers);
+    // Settled, never rejected: runOnce() callers get their own rejections.
+    const all = Promise.allSettled([...this.#inFlight]);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), timeoutMs);
@@ -361,7 +456,6 @@ class OutboxRelay implements Relay {
       this.#hard.abort();
       await all;
     }
-    this.#workers = [];
     this.#state = 'stopped';
     if (this.options.closeSender && this.options.sender.close) {
       try {
@@ -372,11 +466,27 @@ class OutboxRelay implements Relay {
     }
   }
 
-  async runOnce(options: { maxBatches?: number; signal?: AbortSignal } = {}): Promise<RunSummary> {
-    const maxBatches = positiveInt(options.maxBatches, 'maxBatches', Number.MAX_SAFE_INTEGER);
+  runOnce(options: { maxBatches?: number; signal?: AbortSignal } = {}): Promise<RunSummary> {
+    if (this.#state === 'stopping') {
+      return Promise.reject(new OutboxError('RELAY_STATE', 'the relay is stopping; await stop() first'));
+    }
+    let maxBatches: number;
+    try {
+      maxBatches = positiveInt(options?.maxBatches, 'maxBatches', Number.MAX_SAFE_INTEGER);
+      if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+        throw new OutboxError('INVALID_OPTION', 'signal must be an AbortSignal');
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#state !== 'running') this.#renew();
+    return this.#track(this.#runOnce(maxBatches, this.#loop.signal, options.signal));
+  }
+
+  async #runOnce(maxBatches: number, loop: AbortSignal, signal?: AbortSignal): Promise<RunSummary> {
     const summary: RunSummary = { batches: 0, sent: 0, retried: 0, dead: 0 };
-    while (summary.batches < maxBatches && !options.signal?.aborted) {
-      const report = await this.#batch(options.signal);
+    while (summary.batches < maxBatches && !signal?.aborted && !loop.aborted) {
+      const report = await this.#batch(loop, signal);
       if (report.claimed === 0) break;
       summary.batches++;
       summary.sent += report.sent;

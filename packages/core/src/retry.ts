@@ -17,6 +17,7 @@ export interface BackoffOptions {
   jitter: number;
 }
 
+/** The default {@link BackoffOptions}: 1 s, doubling, at most 5 minutes, half of it random. */
 export const defaultBackoff: Readonly<BackoffOptions> = Object.freeze({
   initialDelayMs: 1000,
   factor: 2,
@@ -24,6 +25,14 @@ export const defaultBackoff: Readonly<BackoffOptions> = Object.freeze({
   jitter: 0.5,
 });
 
+/**
+ * Apply the defaults to partial backoff options and check them.
+ * @throws OutboxError `INVALID_OPTION`
+ * @example
+ * ```ts
+ * const b = resolveBackoff({ initialDelayMs: 200 });
+ * ```
+ */
 export function resolveBackoff(options: Partial<BackoffOptions> = {}): Readonly<BackoffOptions> {
   const b = { ...defaultBackoff, ...options };
   const check = (ok: boolean, name: string, value: unknown) => {
@@ -37,17 +46,30 @@ export function resolveBackoff(options: Partial<BackoffOptions> = {}): Readonly<
 }
 
 /**
- * The delay before retry number `attempt` (1 for the first retry).
+ * The delay before retry number `attempt` (1 for the first retry): `initialDelayMs ×
+ * factor^(attempt − 1)`, of which the fraction `jitter` is random, capped at `maxDelayMs`.
+ *
+ * The cap is applied after the jitter, so with `(1 − jitter) × factor ≥ 1` (the defaults: 0.5 × 2)
+ * a delay is never shorter than any possible previous one, even once the cap is reached.
+ * Retries stay spread out at the cap, because each message's earlier delays were random.
+ *
  * @param random - a number in [0, 1); injectable for tests
+ * @example
+ * ```ts
+ * backoffDelay(defaultBackoff, 1); // 500…1000 ms
+ * backoffDelay(defaultBackoff, 3); // 2000…4000 ms
+ * ```
  */
 export function backoffDelay(
   backoff: Readonly<BackoffOptions>,
   attempt: number,
   random = Math.random(),
 ): number {
-  const exp = Math.min(
-    backoff.maxDelayMs,
-    backoff.initialDelayMs * backoff.factor ** Math.max(0, attempt - 1),
-  );
-  return Math.round(exp * (1 - backoff.jitter) + exp * backoff.jitter * random);
+  const { initialDelayMs, factor, maxDelayMs, jitter } = backoff;
+  if (initialDelayMs === 0) return 0;
+  const exp = initialDelayMs * factor ** Math.max(0, attempt - 1);
+  // Past the cap even at the low end of the jitter: skip the arithmetic, which overflows
+  // to Infinity (and Infinity × 0 = NaN) for large attempt numbers.
+  if (!Number.isFinite(exp) || exp * (1 - jitter) >= maxDelayMs) return maxDelayMs;
+  return Math.round(Math.min(maxDelayMs, exp * (1 - jitter) + exp * jitter * random));
 }

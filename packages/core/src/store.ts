@@ -157,6 +157,9 @@ export class SqlMessageStore implements MessageStore {
 
   /** Write already-encoded messages (ORM adapters that validate early use this). */
   async insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
+    if (typeof db?.query !== 'function') {
+      throw new OutboxError('INVALID_OPTION', 'store.add needs an executor with query(sql, params)');
+    }
     if (encoded.length === 0) return;
     const max = this.dialect.maxRowsPerInsert;
     for (let i = 0; i < encoded.length; i += max) {
@@ -226,6 +229,18 @@ export class SqlMessageStore implements MessageStore {
   }
 
   #filter(selector: DeadLetterSelector | { olderThan: Date; topic?: string }): MessageFilter {
+    if (typeof selector !== 'object' || selector === null) {
+      throw new OutboxError('INVALID_OPTION', 'pass { ids }, { all: true } or { olderThan }');
+    }
+    const date = (value: unknown, name: string) => {
+      if (!(value instanceof Date) || Number.isNaN(value.getTime()))
+        throw new OutboxError('INVALID_OPTION', `${name} must be a valid Date, got ${String(value)}`);
+    };
+    if ('topic' in selector && selector.topic !== undefined && typeof selector.topic !== 'string')
+      throw new OutboxError('INVALID_OPTION', 'topic must be a string');
+    if ('olderThan' in selector) date(selector.olderThan, 'olderThan');
+    if ('createdBefore' in selector && selector.createdBefore !== undefined)
+      date(selector.createdBefore, 'createdBefore');
     if ('ids' in selector) {
       if (!Array.isArray(selector.ids))
         throw new OutboxError('INVALID_OPTION', 'ids must be an array of message ids');

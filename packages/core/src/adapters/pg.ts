@@ -63,9 +63,7 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
   const onError = options.onConnectionError ?? (() => {});
   if (pool.listenerCount('error') === 0) pool.on('error', (error) => onError(error));
 
-  async function withClient<T>(
-    fn: (client: PgPoolClientLike, broken: () => Error | undefined) => Promise<T>,
-  ) {
+  async function withClient<T>(fn: (client: PgPoolClientLike, clean: () => void) => Promise<T>) {
     const client = await pool.connect();
     let brokenBy: Error | undefined;
     const listener = (error: Error) => {
@@ -73,37 +71,46 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
       onError(error);
     };
     client.on('error', listener);
-    let destroy: Error | undefined;
+    // Returned to the pool only when `fn` says the session is back to a known state; a client
+    // that failed mid-transaction, or whose connection broke, is destroyed instead.
+    let reusable = false;
     try {
-      return await fn(client, () => brokenBy);
-    } catch (error) {
-      destroy = brokenBy ?? (error as Error);
-      throw error;
+      return await fn(client, () => {
+        reusable = true;
+      });
     } finally {
       client.removeListener('error', listener);
-      // A client that failed mid-transaction may be in an unknown state: never reuse it.
-      client.release(destroy ?? brokenBy);
+      client.release(
+        reusable && !brokenBy ? undefined : (brokenBy ?? new Error('connection left in an unknown state')),
+      );
     }
   }
 
   return {
     query: wrap(pool).query,
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
-      return withClient(async (client) => {
+      return withClient(async (client, clean) => {
         await client.query('BEGIN');
         let result: T;
         try {
           result = await fn(wrap(client));
         } catch (error) {
-          await client.query('ROLLBACK').catch(() => {});
+          // A rollback that succeeds leaves the connection clean: keep it, since a business
+          // rollback is routine and a new connection costs a few milliseconds.
+          await client.query('ROLLBACK').then(clean, () => {});
           throw error;
         }
         await client.query('COMMIT');
+        clean();
         return result;
       });
     },
     async withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
-      return withClient((client) => fn(wrap(client)));
+      return withClient(async (client, clean) => {
+        const result = await fn(wrap(client));
+        clean();
+        return result;
+      });
     },
   };
 }

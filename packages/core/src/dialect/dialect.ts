@@ -86,7 +86,11 @@ export interface Dialect {
   toStoredMessage(row: Record<string, unknown>): StoredMessage;
   toStats(row: Record<string, unknown>): OutboxStats;
 
-  /** The numbered migrations, rendered for this dialect's schema and table. */
+  /**
+   * The numbered migrations, rendered for this dialect's schema and table, for your own
+   * migration tool: run each `up` statement in order. The schema must exist already (`migrate()`
+   * creates it, and records applied versions in `<table>_migrations`; hand-run SQL does neither).
+   */
   migrations(): readonly Migration[];
   /** Apply pending migrations; safe when several processes call it at once. */
   migrate(db: TransactionalExecutor, options?: { to?: number }): Promise<MigrateResult>;

@@ -16,7 +16,8 @@ export interface PostgresDialectOptions {
 
 // Selected through the alias `o`, and ordered by `o.id`: a bare `ORDER BY id` would bind to the
 // `id::text` output column, sort by text, and lose the index.
-const COLUMNS = 'o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers, o.created_at, o.attempts';
+const COLUMNS =
+  'o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers, o.created_at, o.attempts';
 const STORED_COLUMNS = `${COLUMNS}, o.status, o.available_at, o.sent_at, o.last_error`;
 
 /** A stable signed 64-bit key for advisory locks, from a name (FNV-1a). */
@@ -44,6 +45,12 @@ export function renderMigrations(
     up: m.up.map(render),
     down: m.down.map(render),
   }));
+}
+
+function checkVersion(value: unknown, what: string, min: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new OutboxError('INVALID_OPTION', `${what} must be an integer ≥ ${min}, got ${String(value)}`);
+  }
 }
 
 /**
@@ -74,13 +81,16 @@ WHERE o.status = 'pending' AND o.available_at <= now()
 ORDER BY o.available_at, o.id
 LIMIT $1
 FOR UPDATE SKIP LOCKED`;
-  const markSentSql = `UPDATE ${t} SET status = 'sent', sent_at = now() WHERE id = ANY($1::bigint[])`;
+  // clock_timestamp(), not now(): now() is when the relay's transaction began, before the send.
+  // A retry delay counts from the failure, so a send that took longer than the delay (a send
+  // timeout, say) does not make the message due again at once; sent_at is when the broker acked.
+  const markSentSql = `UPDATE ${t} SET status = 'sent', sent_at = clock_timestamp() WHERE id = ANY($1::bigint[])`;
   const completeSql = `UPDATE ${t} AS o SET
   status = CASE u.status WHEN 'retry' THEN 'pending' ELSE u.status END,
   attempts = o.attempts + CASE u.status WHEN 'sent' THEN 0 ELSE 1 END,
-  available_at = CASE u.status WHEN 'retry' THEN now() + u.delay_ms * interval '1 millisecond' ELSE o.available_at END,
+  available_at = CASE u.status WHEN 'retry' THEN clock_timestamp() + u.delay_ms * interval '1 millisecond' ELSE o.available_at END,
   last_error = COALESCE(u.error, o.last_error),
-  sent_at = CASE u.status WHEN 'sent' THEN now() ELSE o.sent_at END
+  sent_at = CASE u.status WHEN 'sent' THEN clock_timestamp() ELSE o.sent_at END
 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS u(id, status, delay_ms, error)
 WHERE o.id = u.id`;
 
@@ -115,7 +125,13 @@ WHERE o.id = u.id`;
   }
 
   async function appliedVersions(tx: Executor): Promise<Set<number>> {
-    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    // CREATE SCHEMA IF NOT EXISTS checks the database-level CREATE privilege even when the
+    // schema exists, so a role that owns only its schema (or uses public) could not migrate.
+    const { rows: found } = await tx.query<{ exists: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS exists',
+      [schemaName],
+    );
+    if (!found[0]?.exists) await tx.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await tx.query(
       `CREATE TABLE IF NOT EXISTS ${migrationsTable} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
     );
@@ -221,7 +237,8 @@ WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.lengt
     migrations: () => migrations,
 
     async migrate(db: TransactionalExecutor, opts: { to?: number } = {}): Promise<MigrateResult> {
-      const target = opts.to ?? latest;
+      const target = opts?.to ?? latest;
+      checkVersion(target, 'migrate({ to })', 1);
       try {
         // DDL is transactional in PostgreSQL: the lock, the checks and every migration commit
         // together, and a second process waits on the lock, then finds nothing left to do.
@@ -256,19 +273,27 @@ WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.lengt
     },
 
     async rollback(db: TransactionalExecutor, opts: { to: number }): Promise<MigrateResult> {
-      return db.transaction(async (tx) => {
-        await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey]);
-        const done = await appliedVersions(tx);
-        const undone: number[] = [];
-        for (const m of [...migrations].reverse()) {
-          if (m.version <= opts.to || !done.has(m.version)) continue;
-          for (const sql of m.down) await tx.query(sql);
-          await tx.query(`DELETE FROM ${migrationsTable} WHERE version = $1`, [m.version]);
-          undone.push(m.version);
-        }
-        const left = [...done].filter((v) => !undone.includes(v));
-        return { applied: undone, version: Math.max(0, ...left) };
-      });
+      checkVersion(opts?.to, 'rollback({ to })', 0);
+      try {
+        return await db.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey]);
+          const done = await appliedVersions(tx);
+          const undone: number[] = [];
+          for (const m of [...migrations].reverse()) {
+            if (m.version <= opts.to || !done.has(m.version)) continue;
+            for (const sql of m.down) await tx.query(sql);
+            await tx.query(`DELETE FROM ${migrationsTable} WHERE version = $1`, [m.version]);
+            undone.push(m.version);
+          }
+          const left = [...done].filter((v) => !undone.includes(v));
+          return { applied: undone, version: Math.max(0, ...left) };
+        });
+      } catch (cause) {
+        if (cause instanceof OutboxError) throw cause;
+        throw new OutboxError('MIGRATION_FAILED', `rolling back ${t} failed: ${(cause as Error).message}`, {
+          cause,
+        });
+      }
     },
   };
 }

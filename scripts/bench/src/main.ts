@@ -1,0 +1,172 @@
+// `pnpm bench`: troutbox against baselines measured in the same run on the local PostgreSQL.
+// Flags: --only drain,producer,latency,orm,brokers  --quick (fewer messages and runs)
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drainBench } from './drain.js';
+import { latencyBench } from './latency.js';
+import { producerBench } from './producer.js';
+import { databaseUrl, fmt, newPool, table } from './util.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyArg = args[args.indexOf('--only') + 1];
+const only = args.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : null;
+const want = (section: string) => !only || only.has(section);
+const here = dirname(fileURLToPath(import.meta.url));
+const results: Record<string, unknown> = {};
+const out: string[] = [];
+const print = (text: string) => {
+  out.push(text);
+  console.log(text);
+};
+
+const pool = newPool(1);
+const { rows } = await pool.query<{ server_version: string }>('SHOW server_version');
+await pool.end();
+print(
+  `troutbox benchmarks — ${new Date().toISOString()}\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${rows[0]?.server_version} at ${new URL(databaseUrl).host}${quick ? '; --quick' : ''}`,
+);
+
+if (want('drain')) {
+  const messages = quick ? 20_000 : 100_000;
+  const runs = quick ? 1 : 3;
+  const drain = await drainBench({ messages, runs, batchSize: 500 });
+  results.drain = { messages, runs, batchSize: 500, rows: drain };
+  print(
+    table(
+      `(a) relay drain: ${fmt(messages)} pending messages, no-op sender, batch 500 (median of ${runs})`,
+      ['workers', 'troutbox msg/s', 'raw SQL loop msg/s', 'troutbox / raw'],
+      drain.map((r) => [
+        `${r.workers} relay${r.workers > 1 ? 's' : ''}`,
+        fmt(r.troutbox),
+        fmt(r.raw),
+        `${fmt((100 * r.troutbox) / r.raw, 1)}%`,
+      ]),
+    ),
+  );
+}
+
+if (want('producer')) {
+  const transactions = quick ? 1000 : 5000;
+  const runs = quick ? 1 : 5;
+  const producer = await producerBench({ transactions, runs });
+  results.producer = { transactions, runs, rows: producer };
+  const alone = producer[0]!.txPerSec;
+  const hand = producer[1]!.txPerSec;
+  print(
+    table(
+      `(b) producer cost: ${fmt(transactions)} sequential one-row business transactions (median of ${runs})`,
+      ['transaction', 'tx/s', 'vs. business row alone', 'vs. hand-written INSERT'],
+      producer.map((r) => [
+        r.variant,
+        fmt(r.txPerSec),
+        `${fmt((100 * r.txPerSec) / alone, 1)}%`,
+        r.variant.includes('alone') ? '' : `${fmt((100 * r.txPerSec) / hand, 1)}%`,
+      ]),
+    ),
+  );
+}
+
+if (want('latency')) {
+  const messages = quick ? 50 : 200;
+  const latency = [
+    await latencyBench({ messages, ratePerSec: 20, pollIntervalMs: 500, wake: false }),
+    await latencyBench({ messages, ratePerSec: 20, pollIntervalMs: 500, wake: true }),
+  ];
+  results.latency = latency;
+  print(
+    table(
+      `(c) commit → sender latency, single messages at 20/s`,
+      ['mode', 'messages', 'p50 ms', 'p99 ms'],
+      latency.map((r) => [r.mode, r.messages, fmt(r.p50, 1), fmt(r.p99, 1)]),
+    ),
+  );
+}
+
+// Rows contributed by the ORM and broker packages: every module in ./orm and ./brokers exports `bench`.
+async function modules(folder: string): Promise<{ name: string; bench: (o: any) => Promise<any> }[]> {
+  let files: string[] = [];
+  try {
+    files = readdirSync(join(here, folder)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  } catch {
+    return [];
+  }
+  return Promise.all(
+    files
+      .sort()
+      .map(async (f) => ({ name: f.replace(/\.ts$/, ''), ...(await import(join(here, folder, f))) })),
+  );
+}
+
+if (want('orm')) {
+  const transactions = quick ? 500 : 3000;
+  const runs = quick ? 1 : 3;
+  const orm: any[] = [];
+  for (const m of await modules('orm')) {
+    try {
+      orm.push(await m.bench({ databaseUrl, transactions, runs }));
+    } catch (error) {
+      orm.push({
+        orm: `${m.name} (failed: ${(error as Error).message})`,
+        withOutboxTxPerSec: Number.NaN,
+        withOrmInsertTxPerSec: Number.NaN,
+      });
+    }
+  }
+  results.orm = { transactions, runs, rows: orm };
+  if (orm.length > 0) {
+    print(
+      table(
+        `ORM producer cost: one business row + one message, ${fmt(transactions)} transactions (median of ${runs})`,
+        ['ORM', 'through troutbox tx/s', "ORM's own insert tx/s", 'troutbox / ORM insert'],
+        orm.map((r) => [
+          r.orm,
+          fmt(r.withOutboxTxPerSec),
+          fmt(r.withOrmInsertTxPerSec),
+          `${fmt((100 * r.withOutboxTxPerSec) / r.withOrmInsertTxPerSec, 1)}%`,
+        ]),
+      ),
+    );
+  }
+}
+
+if (want('brokers')) {
+  const messages = quick ? 5000 : 50_000;
+  const runs = quick ? 1 : 3;
+  const brokers: any[] = [];
+  for (const m of await modules('brokers')) {
+    try {
+      brokers.push(await m.bench({ databaseUrl, messages, runs }));
+    } catch (error) {
+      brokers.push({
+        broker: `${m.name} (failed: ${(error as Error).message})`,
+        messages,
+        outboxPerSec: Number.NaN,
+        rawPerSec: Number.NaN,
+      });
+    }
+  }
+  results.brokers = { messages, runs, rows: brokers };
+  if (brokers.length > 0) {
+    print(
+      table(
+        `outbox → broker: ${fmt(messages)} messages (median of ${runs})`,
+        ['broker', 'outbox → broker msg/s', 'raw publish msg/s', 'outbox / raw'],
+        brokers.map((r) => [
+          r.broker,
+          fmt(r.outboxPerSec),
+          fmt(r.rawPerSec),
+          `${fmt((100 * r.outboxPerSec) / r.rawPerSec, 1)}%`,
+        ]),
+      ),
+    );
+  }
+}
+
+const dir = join(here, '..', 'bench-results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(dir, 'latest.md'), `${out.join('\n')}\n`);
+console.log(`\nwritten to ${join(dir, 'latest.json')} and latest.md`);
