@@ -14,7 +14,7 @@ import {
   SqlMessageStore,
 } from '@troutbox/core';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { type NatsConnectionLike, natsSender } from './index.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -100,6 +100,10 @@ async function msgIdsInStream(stream: string): Promise<string[]> {
 const quickRetry = { initialDelayMs: 1, factor: 1, maxDelayMs: 1, jitter: 0 };
 
 describe('natsSender', () => {
+  it('accepts a NatsConnection by its shape', () => {
+    expectTypeOf<NatsConnection>().toExtend<NatsConnectionLike>();
+  });
+
   it('delivers from outbox.add in a PostgreSQL transaction to a JetStream consumer', async () => {
     const { schema, store, outbox, stream, prefix } = await setup();
     await addCommitted(outbox, [
