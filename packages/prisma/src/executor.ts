@@ -1,0 +1,161 @@
+import { type Executor, OutboxError, type QueryResult, type TransactionalExecutor } from '@troutbox/core';
+
+/**
+ * The part of a Prisma client that troutbox uses: the raw-SQL methods. A `PrismaClient`, an
+ * extended client and the `tx` of `prisma.$transaction(async (tx) => …)` all have it.
+ * Typed by shape, so this package never imports your generated client.
+ */
+export interface PrismaRawClient {
+  $queryRawUnsafe<T = unknown>(query: string, ...values: any[]): PromiseLike<T>;
+  $executeRawUnsafe(query: string, ...values: any[]): PromiseLike<number>;
+}
+
+/** A Prisma client that can also open interactive transactions (not a `tx`). */
+export interface PrismaClientLike extends PrismaRawClient {
+  $transaction<R>(
+    fn: (tx: any) => Promise<R>,
+    options?: { maxWait?: number; timeout?: number; isolationLevel?: any },
+  ): Promise<R>;
+}
+
+/** Options of {@link prismaExecutor}. */
+export interface PrismaExecutorOptions {
+  /**
+   * Longest time one interactive transaction may stay open before Prisma rolls it back. The relay
+   * holds its transaction while the sender delivers the batch, so this must exceed the relay's
+   * `sendTimeoutMs` (30 s by default) with room to spare; Prisma's own default (5 s) is too short.
+   * @defaultValue 60000
+   */
+  timeoutMs?: number;
+  /** Longest wait for a connection from the pool when a transaction starts. @defaultValue 10000 */
+  maxWaitMs?: number;
+  /** Isolation level of the transactions, as Prisma names it (`'ReadCommitted'`…). @defaultValue the database's default */
+  isolationLevel?: string;
+}
+
+/** {@link PrismaExecutorOptions} with every default applied. */
+export type ResolvedPrismaExecutorOptions = Readonly<
+  Required<Omit<PrismaExecutorOptions, 'isolationLevel'>>
+> & {
+  readonly isolationLevel: string | undefined;
+};
+
+function positiveInt(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new OutboxError('INVALID_OPTION', `${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Apply the defaults of {@link PrismaExecutorOptions} and check every option. */
+export function resolvePrismaExecutorOptions(
+  options: PrismaExecutorOptions = {},
+): ResolvedPrismaExecutorOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new OutboxError('INVALID_OPTION', 'prismaExecutor options must be an object');
+  }
+  if (options.isolationLevel !== undefined && typeof options.isolationLevel !== 'string') {
+    throw new OutboxError('INVALID_OPTION', 'isolationLevel must be a string such as "ReadCommitted"');
+  }
+  return Object.freeze({
+    timeoutMs: positiveInt(options.timeoutMs, 'timeoutMs', 60_000),
+    maxWaitMs: positiveInt(options.maxWaitMs, 'maxWaitMs', 10_000),
+    isolationLevel: options.isolationLevel,
+  });
+}
+
+export function isPrismaRawClient(value: unknown): value is PrismaRawClient {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PrismaRawClient).$queryRawUnsafe === 'function' &&
+    typeof (value as PrismaRawClient).$executeRawUnsafe === 'function'
+  );
+}
+
+// Prisma has two raw calls: one returns rows, the other the number of rows changed. The store
+// needs the count of UPDATE and DELETE statements (requeue, purge) and the rows of SELECTs and
+// RETURNING clauses, so the statement's own shape picks the call.
+const RETURNS_ROWS = /^\s*(?:select|with|values|table|show|explain)\b|\breturning\b/i;
+
+/** Prisma's error for a result column of type `void` (P2010 with the driver adapter's cause). */
+function isVoidColumnError(error: unknown): boolean {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { kind?: unknown; type?: unknown } } } })
+    ?.meta?.driverAdapterError?.cause;
+  return cause?.kind === 'UnsupportedNativeDataType' && cause.type === 'void';
+}
+
+/**
+ * An executor on a Prisma client or on the `tx` of an interactive transaction: statements run
+ * through `$queryRawUnsafe` / `$executeRawUnsafe`, with the values bound as parameters.
+ *
+ * @example
+ * ```ts
+ * await prisma.$transaction(async (tx) => {
+ *   await tx.order.create({ data });
+ *   await store.add(prismaRaw(tx), { topic: 'orders', payload: data });
+ * });
+ * ```
+ */
+export function prismaRaw(client: PrismaRawClient): Executor {
+  if (!isPrismaRawClient(client)) {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      'expected a Prisma client or transaction client with $queryRawUnsafe and $executeRawUnsafe',
+    );
+  }
+  return {
+    async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+      if (RETURNS_ROWS.test(sql)) {
+        let rows: Row[];
+        try {
+          rows = (await client.$queryRawUnsafe<Row[]>(sql, ...params)) ?? [];
+        } catch (error) {
+          if (!isVoidColumnError(error)) throw error;
+          // Prisma cannot read a `void` column, such as the result of
+          // `SELECT pg_advisory_xact_lock($1)`. The statement has run by then (the driver adapter
+          // fails while reading the result), and a void value carries nothing to return.
+          return { rows: [], rowCount: 0 };
+        }
+        return { rows, rowCount: rows.length };
+      }
+      const rowCount = await client.$executeRawUnsafe(sql, ...params);
+      return { rows: [], rowCount: Number(rowCount) };
+    },
+  };
+}
+
+/**
+ * A transactional executor over a Prisma client (plain or extended), for the relay and the admin
+ * API: `transaction` opens an interactive `$transaction`, so a Prisma-only application needs no
+ * other database driver. It has no `withConnection`, since Prisma cannot hold a connection
+ * outside a transaction; the relay polls (and can be woken in-process) instead of LISTENing.
+ *
+ * @example
+ * ```ts
+ * const db = prismaExecutor(prisma, { timeoutMs: 120_000 });
+ * const store = new SqlMessageStore({ dialect: postgres(), db });
+ * ```
+ */
+export function prismaExecutor(
+  client: PrismaClientLike,
+  options: PrismaExecutorOptions = {},
+): TransactionalExecutor {
+  const raw = prismaRaw(client);
+  if (typeof (client as Partial<PrismaClientLike>).$transaction !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'prismaExecutor needs a Prisma client with $transaction');
+  }
+  const resolved = resolvePrismaExecutorOptions(options);
+  const txOptions = {
+    timeout: resolved.timeoutMs,
+    maxWait: resolved.maxWaitMs,
+    ...(resolved.isolationLevel === undefined ? {} : { isolationLevel: resolved.isolationLevel }),
+  };
+  return {
+    query: raw.query,
+    transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+      return client.$transaction((tx: PrismaRawClient) => fn(prismaRaw(tx)), txOptions);
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { SqlMessageStore } from '@troutbox/core';
+import { type PrismaClientLike, type PrismaExecutorOptions, prismaExecutor } from './executor.js';
+import { type PrismaOutboxTableOptions, resolveDialect } from './options.js';
+
+/** Options of {@link prismaStore}: where the table is, and how transactions are opened. */
+export interface PrismaStoreOptions extends PrismaOutboxTableOptions, PrismaExecutorOptions {
+  /** Rows a bulk requeue or purge touches per statement. @defaultValue 5000 */
+  adminBatchSize?: number;
+}
+
+/**
+ * The outbox store over a Prisma client, for the relay and the admin API (dead letters, stats,
+ * purge). Transactions are Prisma interactive transactions; no other driver is needed.
+ * Give it the same `schema`/`table` (or dialect) as {@link outbox}.
+ *
+ * @example
+ * ```ts
+ * const relay = createRelay({ store: prismaStore(prisma), sender: mySender, batchSize: 200 });
+ * await relay.start();
+ * // … on shutdown:
+ * await relay.stop();
+ * ```
+ */
+export function prismaStore(client: PrismaClientLike, options: PrismaStoreOptions = {}): SqlMessageStore {
+  const dialect = resolveDialect(options);
+  const { timeoutMs, maxWaitMs, isolationLevel, limits, adminBatchSize } = options;
+  return new SqlMessageStore({
+    dialect,
+    db: prismaExecutor(client, { timeoutMs, maxWaitMs, isolationLevel }),
+    limits,
+    adminBatchSize,
+  });
+}
