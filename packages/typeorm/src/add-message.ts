@@ -16,8 +16,7 @@ function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | u
     }
     return cache.for(dataSource.options.type);
   }
-  const subscriber = dataSource.subscribers.find(isOutboxSubscriber);
-  return subscriber ? subscriber.outboxFor(dataSource) : defaults.for(dataSource.options.type);
+  return defaults.for(dataSource.options.type);
 }
 
 /**
@@ -50,6 +49,12 @@ export async function addMessage(
   if (typeof manager?.dataSource?.createQueryRunner !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'addMessage needs a TypeORM EntityManager as its first argument');
   }
-  const outbox = outboxFor(manager.dataSource, options);
-  return outbox.add(entityManagerExecutor(manager), messages);
+  const subscriber = manager.dataSource.subscribers.find(isOutboxSubscriber);
+  const outbox =
+    options === undefined && subscriber
+      ? subscriber.outboxFor(manager.dataSource)
+      : outboxFor(manager.dataSource, options);
+  const count = await outbox.add(entityManagerExecutor(manager), messages);
+  subscriber?.noteWritten(manager.queryRunner, count);
+  return count;
 }

@@ -29,6 +29,7 @@ export {
   isOutboxSubscriber,
   OutboxSubscriber,
   type OutboxSubscriberClass,
+  type OutboxSubscriberOptions,
   outboxSubscriber,
   type SubscriberEventLike,
 } from './subscriber.js';

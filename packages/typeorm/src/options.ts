@@ -24,16 +24,22 @@ export interface TypeormOutboxOptions {
   dialect?: Dialect;
 }
 
-const KNOWN = new Set(['schema', 'table', 'limits', 'dialect']);
+const KNOWN = ['schema', 'table', 'limits', 'dialect'];
 
 /** Check options once, up front, so a bad name fails at start-up rather than on the first save. */
-export function checkOptions(options: TypeormOutboxOptions | undefined, where: string): TypeormOutboxOptions {
-  if (options === undefined) return {};
+export function checkOptions<O extends TypeormOutboxOptions>(
+  options: O | undefined,
+  where: string,
+  extraKeys: readonly string[] = [],
+): O {
+  if (options === undefined) return {} as O;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new OutboxError('INVALID_OPTION', `${where}: options must be an object`);
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new OutboxError('INVALID_OPTION', `${where}: unknown option "${key}"`);
+    if (!KNOWN.includes(key) && !extraKeys.includes(key)) {
+      throw new OutboxError('INVALID_OPTION', `${where}: unknown option "${key}"`);
+    }
   }
   if (options.schema !== undefined) validateIdentifier(options.schema, 'schema');
   if (options.table !== undefined) validateIdentifier(options.table, 'table');

@@ -274,6 +274,66 @@ describe('OutboxSubscriber when the outbox write fails', () => {
   });
 });
 
+describe('OutboxSubscriber onCommit', () => {
+  const commits: number[] = [];
+  let dataSource: DataSource;
+  let close: () => Promise<void>;
+  let throwing = false;
+
+  beforeAll(async () => {
+    const schema = uniqueName('oncommit');
+    ({ dataSource, close } = await testDataSource({
+      schema,
+      entities: [OrderSchema],
+      subscribers: [
+        outboxSubscriber({
+          schema,
+          onCommit: (count) => {
+            commits.push(count);
+            if (throwing) throw new Boom('listener bug');
+          },
+        }),
+      ],
+    }));
+    await dataSource.synchronize();
+    await postgres({ schema }).migrate(typeormExecutor(dataSource));
+  });
+  afterAll(() => close?.());
+  beforeEach(() => {
+    commits.length = 0;
+    throwing = false;
+  });
+
+  it('reports the messages of a transaction once, after its commit', async () => {
+    await dataSource.transaction(async (manager) => {
+      await manager.save([1, 2].map((i) => Order.create(i).record({ topic: 'n', payload: i })));
+      expect(commits).toEqual([]);
+      await addMessage(manager, { topic: 'explicit', payload: 3 });
+      expect(commits).toEqual([]);
+    });
+    expect(commits).toEqual([3]);
+  });
+
+  it('reports nothing for a rolled-back transaction or one without messages', async () => {
+    await expect(
+      dataSource.transaction(async (manager) => {
+        await manager.save(Order.create(1).record({ topic: 'n', payload: 1 }));
+        await addMessage(manager, { topic: 'explicit', payload: 2 });
+        throw new Boom('rolled back');
+      }),
+    ).rejects.toBeInstanceOf(Boom);
+    await dataSource.manager.save(Order.create(2));
+    expect(commits).toEqual([]);
+  });
+
+  it('reports writes outside a transaction at once, and survives a throwing hook', async () => {
+    throwing = true;
+    expect(await addMessage(dataSource.manager, { topic: 'alone', payload: 1 })).toBe(1);
+    await dataSource.manager.save(Order.create(1).record({ topic: 'saved', payload: 1 }));
+    expect(commits).toEqual([1, 1]);
+  });
+});
+
 describe('OutboxSubscriber options', () => {
   it('rejects bad options with a typed error at once', () => {
     expect(() => outboxSubscriber({ schema: 'bad name' })).toThrow(
@@ -283,6 +343,9 @@ describe('OutboxSubscriber options', () => {
       expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
     expect(() => new OutboxSubscriber({ limits: { maxPayloadBytes: -1 } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    );
+    expect(() => outboxSubscriber({ onCommit: 'wake' as never })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
   });

@@ -48,6 +48,17 @@ export interface SubscriberEventLike {
   readonly entity?: unknown;
 }
 
+/** Options of {@link OutboxSubscriber}. */
+export interface OutboxSubscriberOptions extends TypeormOutboxOptions {
+  /**
+   * Called after a transaction that wrote outbox messages (through the subscriber or through
+   * {@link addMessage} on its manager) has committed, with their number. Wire it to
+   * `relay.wake()` so a relay in the same process delivers at once instead of at its next poll.
+   * Keep it cheap; an error it throws is ignored.
+   */
+  onCommit?: (count: number) => void;
+}
+
 const BRAND = Symbol.for('troutbox.OutboxSubscriber');
 
 /**
@@ -70,19 +81,42 @@ const BRAND = Symbol.for('troutbox.OutboxSubscriber');
 export class OutboxSubscriber {
   readonly [BRAND] = true;
   /** The options this subscriber writes with; {@link addMessage} uses them too. */
-  readonly options: TypeormOutboxOptions;
+  readonly options: OutboxSubscriberOptions;
   readonly #outboxes: OutboxCache;
   // Per query runner (one connection), one list of pending messages per open transaction level.
   readonly #pending = new WeakMap<QueryRunnerLike, EncodedMessage[][]>();
+  // Messages written in the open transaction of a query runner, for onCommit.
+  readonly #written = new WeakMap<QueryRunnerLike, number>();
 
-  constructor(options?: TypeormOutboxOptions) {
-    this.options = checkOptions(options, 'OutboxSubscriber');
+  constructor(options?: OutboxSubscriberOptions) {
+    this.options = checkOptions(options, 'OutboxSubscriber', ['onCommit']);
+    if (this.options.onCommit !== undefined && typeof this.options.onCommit !== 'function') {
+      throw new OutboxError('INVALID_OPTION', 'OutboxSubscriber: onCommit must be a function');
+    }
     this.#outboxes = new OutboxCache(this.options);
   }
 
   /** The outbox for a data source, cached per driver type. @internal */
   outboxFor(dataSource: DataSourceLike) {
     return this.#outboxes.for(dataSource.options.type);
+  }
+
+  /** Count messages written on `queryRunner` outside the subscriber (addMessage), for onCommit. @internal */
+  noteWritten(queryRunner: QueryRunnerLike | undefined, count: number): void {
+    if (!this.options.onCommit || count === 0) return;
+    if (!queryRunner?.isTransactionActive) {
+      this.#notify(count);
+      return;
+    }
+    this.#written.set(queryRunner, (this.#written.get(queryRunner) ?? 0) + count);
+  }
+
+  #notify(count: number): void {
+    try {
+      this.options.onCommit?.(count);
+    } catch {
+      // A wake-up hook must never fail a transaction that has already committed.
+    }
   }
 
   afterTransactionStart(event: SubscriberEventLike): void {
@@ -123,6 +157,7 @@ export class OutboxSubscriber {
     if (batch.length === 0) return;
     levels[0] = [];
     await this.outboxFor(event.dataSource).insertEncoded(queryRunnerExecutor(event.queryRunner), batch);
+    this.noteWritten(event.queryRunner, batch.length);
   }
 
   afterTransactionCommit(event: SubscriberEventLike): void {
@@ -131,6 +166,9 @@ export class OutboxSubscriber {
     const done = levels.pop();
     if (levels.length === 0) {
       this.#pending.delete(event.queryRunner);
+      const written = this.#written.get(event.queryRunner);
+      this.#written.delete(event.queryRunner);
+      if (written) this.#notify(written);
     } else if (done && done.length > 0) {
       levels.at(-1)!.push(...done);
     }
@@ -140,7 +178,10 @@ export class OutboxSubscriber {
     const levels = this.#pending.get(event.queryRunner);
     if (!levels) return;
     levels.pop();
-    if (levels.length === 0) this.#pending.delete(event.queryRunner);
+    if (levels.length === 0) {
+      this.#pending.delete(event.queryRunner);
+      this.#written.delete(event.queryRunner);
+    }
   }
 
   #collect(event: SubscriberEventLike): Promise<void> | void {
@@ -159,7 +200,9 @@ export class OutboxSubscriber {
       levels.at(-1)!.push(...encoded);
       return;
     }
-    return outbox.insertEncoded(queryRunnerExecutor(event.queryRunner), encoded);
+    return outbox
+      .insertEncoded(queryRunnerExecutor(event.queryRunner), encoded)
+      .then(() => this.noteWritten(event.queryRunner, encoded.length));
   }
 }
 
@@ -187,8 +230,8 @@ export type OutboxSubscriberClass = new () => OutboxSubscriber;
  * });
  * ```
  */
-export function outboxSubscriber(options?: TypeormOutboxOptions): OutboxSubscriberClass {
-  const checked = checkOptions(options, 'outboxSubscriber');
+export function outboxSubscriber(options?: OutboxSubscriberOptions): OutboxSubscriberClass {
+  const checked = new OutboxSubscriber(options).options;
   class ConfiguredOutboxSubscriber extends OutboxSubscriber {
     constructor() {
       super(checked);
