@@ -293,8 +293,10 @@ export function redisSender(options: RedisSenderOptions = {}): RedisSender {
     get redis() {
       return client;
     },
-    async send(messages): Promise<readonly SendResult[]> {
+    async send(messages, { signal }): Promise<readonly SendResult[]> {
       if (messages.length === 0) return [];
+      // A pipeline cannot be recalled once written; an aborted send must not start one.
+      if (signal.aborted) return failAll(messages, signal.reason);
       const results = new Array<SendResult>(messages.length);
       const streams: string[] = [];
       const todo: number[] = [];
