@@ -19,12 +19,20 @@ export interface QueryResult<Row> {
  * executor bound to one connection.
  */
 export interface TransactionalExecutor extends Executor {
-  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Hold one connection for `fn` outside any transaction (for session-level advisory locks and
    * LISTEN). Optional: adapters over a single connection need not implement it.
    */
   withConnection?<T>(fn: (conn: Executor) => Promise<T>): Promise<T>;
+}
+
+/** Isolation levels a dialect may ask for. */
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+/** Options of {@link TransactionalExecutor.transaction}. Adapters that cannot honour one should use the closest stronger level. */
+export interface TransactionOptions {
+  isolationLevel?: IsolationLevel;
 }
 
 /** True when `db` can open transactions itself. */

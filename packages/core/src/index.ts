@@ -1,4 +1,11 @@
 export {
+  type Mysql2ConnectionLike,
+  type Mysql2PoolConnectionLike,
+  type Mysql2PoolLike,
+  mysql2Connection,
+  mysql2Pool,
+} from './adapters/mysql2.js';
+export {
   type PgClientLike,
   type PgPoolClientLike,
   type PgPoolExecutorOptions,
@@ -17,6 +24,7 @@ export type {
   Outcome,
   Statement,
 } from './dialect/dialect.js';
+export { type MysqlDialectOptions, mysql, mysqlDateTime } from './dialect/mysql.js';
 export { advisoryLockKey, type PostgresDialectOptions, postgres } from './dialect/postgres.js';
 export {
   describeError,
@@ -27,7 +35,14 @@ export {
 } from './errors.js';
 export type { BatchEvent, RelayEventMap } from './events.js';
 export { TypedEmitter } from './events.js';
-export { type Executor, isTransactional, type QueryResult, type TransactionalExecutor } from './executor.js';
+export {
+  type Executor,
+  type IsolationLevel,
+  isTransactional,
+  type QueryResult,
+  type TransactionalExecutor,
+  type TransactionOptions,
+} from './executor.js';
 export { quoteMysql, quotePg, validateIdentifier } from './identifiers.js';
 export {
   type ContentType,

@@ -290,7 +290,7 @@ class OutboxRelay implements Relay {
     let batch: OutboxMessage[] = [];
     let outcomes: Outcome[] = [];
     let results: readonly SendResult[] = [];
-    await store.db.transaction(async (tx) => {
+    await store.transaction(async (tx) => {
       // Checked inside the transaction too: a relay told to stop while waiting for a
       // connection must not claim.
       if (loop.aborted || signal?.aborted) return;

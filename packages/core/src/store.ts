@@ -33,6 +33,8 @@ export interface MessageStore {
   readonly system: string;
   /** Write messages on `db` (the caller's transaction). Validates everything first; one statement per up to `maxRowsPerInsert` messages. */
   add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number>;
+  /** Open a transaction on `db` for a claim → send → complete cycle, at the isolation level the database needs for it. */
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
   /** Lock and return up to `limit` due messages on `tx`; locked rows are skipped by other claimers until `tx` ends. */
   claim(tx: Executor, limit: number): Promise<OutboxMessage[]>;
   /** Record the outcomes of a claimed batch on `tx`, in one statement. */
@@ -166,6 +168,11 @@ export class SqlMessageStore implements MessageStore {
       const { sql, params } = this.dialect.insert(encoded.slice(i, i + max));
       await db.query(sql, params);
     }
+  }
+
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    const level = this.dialect.relayIsolationLevel;
+    return level ? this.db.transaction(fn, { isolationLevel: level }) : this.db.transaction(fn);
   }
 
   async claim(tx: Executor, limit: number): Promise<OutboxMessage[]> {

@@ -1,4 +1,4 @@
-import type { Executor, QueryResult, TransactionalExecutor } from '../executor.js';
+import type { Executor, QueryResult, TransactionalExecutor, TransactionOptions } from '../executor.js';
 
 /** The part of a node-postgres `Client` / `PoolClient` that troutbox uses. `pg` itself is not a dependency. */
 export interface PgClientLike {
@@ -88,9 +88,9 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
 
   return {
     query: wrap(pool).query,
-    async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       return withClient(async (client, clean) => {
-        await client.query('BEGIN');
+        await client.query(opts?.isolationLevel ? `BEGIN ISOLATION LEVEL ${opts.isolationLevel.toUpperCase()}` : 'BEGIN');
         let result: T;
         try {
           result = await fn(wrap(client));

@@ -1,4 +1,4 @@
-import type { Executor, TransactionalExecutor } from '../executor.js';
+import type { Executor, IsolationLevel, TransactionalExecutor } from '../executor.js';
 import type { EncodedMessage, MessageStatus, OutboxMessage, StoredMessage } from '../message.js';
 
 /** One SQL statement with its bound parameters. */
@@ -66,6 +66,8 @@ export interface Dialect {
   /** `postgres`, `mysql`: for telemetry's `db.system` and for messages. */
   readonly name: string;
   readonly capabilities: DialectCapabilities;
+  /** Isolation level for the relay's claim transactions, where the database's default is wrong for them. */
+  readonly relayIsolationLevel?: IsolationLevel;
   /** The quoted, qualified table name, for diagnostics. */
   readonly tableName: string;
   /** Largest number of messages one insert statement may carry (parameter limits). */

@@ -1,0 +1,295 @@
+import { OutboxError } from '../errors.js';
+import type { Executor, TransactionalExecutor } from '../executor.js';
+import { quoteMysql, validateIdentifier } from '../identifiers.js';
+import type { EncodedMessage, MessageStatus } from '../message.js';
+import { mysqlMigrationSources } from '../migrations/mysql.js';
+import type { Dialect, MessageFilter, MigrateResult, Outcome, Statement } from './dialect.js';
+import { renderMigrations } from './postgres.js';
+import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
+
+/** Options of {@link mysql}. */
+export interface MysqlDialectOptions {
+  /** Database (schema) of the outbox table. @defaultValue the connection's current database */
+  database?: string;
+  /** Name of the outbox table. @defaultValue `'outbox_messages'` */
+  table?: string;
+  /** Seconds `migrate()` waits for another process's migration lock. @defaultValue 60 */
+  lockTimeoutSeconds?: number;
+}
+
+// Ids are cast to text (mysql2 reads BIGINT as a lossy number by default). DATETIME columns hold UTC; they are read back as ISO strings so no driver time-zone setting
+// can shift them.
+const iso = (column: string) => `DATE_FORMAT(${column}, '%Y-%m-%dT%H:%i:%s.%fZ')`;
+const COLUMNS = `CAST(o.id AS CHAR) AS id, o.topic, o.\`key\`, o.payload, o.content_type, o.headers, ${iso('o.created_at')} AS created_at, o.attempts`;
+const STORED_COLUMNS = `${COLUMNS}, o.status, ${iso('o.available_at')} AS available_at, ${iso('o.sent_at')} AS sent_at, o.last_error`;
+
+/** A UTC `DATETIME(6)` literal value for a bound parameter. */
+export function mysqlDateTime(date: Date): string {
+  return `${date.toISOString().replace('T', ' ').replace('Z', '')}000`;
+}
+
+// mysql2 expands a Uint8Array that is not a Buffer as an object; hand it a Buffer view.
+function bytesParam(bytes: Uint8Array): Uint8Array {
+  const B = (
+    globalThis as {
+      Buffer?: { isBuffer(v: unknown): boolean; from(b: ArrayBufferLike, o: number, l: number): Uint8Array };
+    }
+  ).Buffer;
+  if (!B || B.isBuffer(bytes)) return bytes;
+  return B.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * The MySQL 8.0+ and MariaDB 10.6+ dialect. Both have `FOR UPDATE SKIP LOCKED` and `JSON_TABLE`;
+ * neither has LISTEN/NOTIFY, so relays poll (and can be woken in-process).
+ *
+ * The relay's transactions should run at READ COMMITTED (`relayIsolationLevel`): at InnoDB's
+ * default REPEATABLE READ a locking claim also locks gaps in the index, which would block
+ * producers' inserts while a batch is being sent.
+ *
+ * @example
+ * ```ts
+ * const dialect = mysql({ database: 'app', table: 'outbox' });
+ * await dialect.migrate(mysql2Pool(pool));
+ * ```
+ */
+export function mysql(options: MysqlDialectOptions = {}): Dialect {
+  const database =
+    options.database === undefined ? undefined : validateIdentifier(options.database, 'database', 64);
+  const tableName = validateIdentifier(options.table ?? 'outbox_messages', 'table');
+  const lockTimeout = options.lockTimeoutSeconds ?? 60;
+  if (!Number.isInteger(lockTimeout) || lockTimeout < 0) {
+    throw new OutboxError('INVALID_OPTION', 'lockTimeoutSeconds must be a non-negative integer');
+  }
+  const qualify = (name: string) =>
+    database ? `${quoteMysql(database)}.${quoteMysql(name)}` : quoteMysql(name);
+  const t = qualify(tableName);
+  const migrationsTable = qualify(`${tableName}_migrations`);
+  const lockName = `troutbox:migrate:${database ?? ''}.${tableName}`;
+  const migrations = renderMigrations(mysqlMigrationSources, { schema: '', table: t, name: tableName });
+  const latest = migrations.at(-1)!.version;
+
+  const claimSql = `SELECT ${COLUMNS} FROM ${t} AS o
+WHERE o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
+ORDER BY o.available_at, o.id
+LIMIT ?
+FOR UPDATE SKIP LOCKED`;
+  const completeSql = `UPDATE ${t} AS o
+JOIN JSON_TABLE(?, '$[*]' COLUMNS (
+  id BIGINT PATH '$.id',
+  status VARCHAR(16) PATH '$.status',
+  delay_ms BIGINT PATH '$.delayMs',
+  error LONGTEXT PATH '$.error'
+)) AS u ON o.id = u.id
+SET
+  o.last_error = COALESCE(u.error, o.last_error),
+  o.attempts = o.attempts + IF(u.status = 'sent', 0, 1),
+  o.available_at = IF(u.status = 'retry', UTC_TIMESTAMP(6) + INTERVAL u.delay_ms * 1000 MICROSECOND, o.available_at),
+  o.sent_at = IF(u.status = 'sent', UTC_TIMESTAMP(6), o.sent_at),
+  o.status = IF(u.status = 'retry', 'pending', u.status)`;
+
+  const row = '(?, ?, ?, ?, ?, COALESCE(?, UTC_TIMESTAMP(6)), UTC_TIMESTAMP(6))';
+  const insertCache = new Map<number, string>();
+  function insertSql(count: number): string {
+    let sql = insertCache.get(count);
+    if (sql === undefined) {
+      sql = `INSERT INTO ${t} (topic, \`key\`, payload, content_type, headers, available_at, created_at) VALUES ${Array(count).fill(row).join(', ')}`;
+      if (count <= 64) insertCache.set(count, sql);
+    }
+    return sql;
+  }
+
+  function where(status: MessageStatus, filter: MessageFilter, params: unknown[]): string {
+    params.push(status);
+    const parts = ['status = ?'];
+    if (filter.ids !== undefined) {
+      if (filter.ids.length === 0) return '1 = 0';
+      params.push(...filter.ids);
+      parts.push(`id IN (${filter.ids.map(() => '?').join(', ')})`);
+    }
+    if (filter.topic !== undefined) {
+      params.push(filter.topic);
+      parts.push('topic = ?');
+    }
+    if (filter.createdBefore !== undefined) {
+      params.push(mysqlDateTime(filter.createdBefore));
+      parts.push('created_at < ?');
+    }
+    return parts.join(' AND ');
+  }
+
+  async function appliedVersions(conn: Executor): Promise<Set<number>> {
+    if (database) await conn.query(`CREATE DATABASE IF NOT EXISTS ${quoteMysql(database)}`);
+    await conn.query(
+      `CREATE TABLE IF NOT EXISTS ${migrationsTable} (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB`,
+    );
+    const { rows } = await conn.query<{ version: number }>(`SELECT version FROM ${migrationsTable}`);
+    return new Set(rows.map((r) => Number(r.version)));
+  }
+
+  // MySQL commits DDL implicitly, so a transaction cannot hold the migration together; a named
+  // lock on one dedicated connection serialises migrating processes instead, and is released
+  // on that same connection whatever happens.
+  async function locked<T>(db: TransactionalExecutor, fn: (conn: Executor) => Promise<T>): Promise<T> {
+    const run = async (conn: Executor) => {
+      const { rows } = await conn.query<{ locked: number | null }>('SELECT GET_LOCK(?, ?) AS locked', [
+        lockName,
+        lockTimeout,
+      ]);
+      if (Number(rows[0]?.locked) !== 1) {
+        throw new OutboxError(
+          'MIGRATION_FAILED',
+          `could not take the migration lock ${lockName} within ${lockTimeout} s`,
+        );
+      }
+      try {
+        return await fn(conn);
+      } finally {
+        await conn.query('SELECT RELEASE_LOCK(?)', [lockName]);
+      }
+    };
+    if (db.withConnection) return db.withConnection(run);
+    return db.transaction(run);
+  }
+
+  return {
+    name: 'mysql',
+    capabilities: { skipLocked: true, listenNotify: false, partitioning: false, returning: false },
+    relayIsolationLevel: 'read committed',
+    tableName: t,
+    // Bounded by max_allowed_packet as much as by placeholders; large batches are split.
+    maxRowsPerInsert: 1000,
+
+    insert(messages: readonly EncodedMessage[]): Statement {
+      const params: unknown[] = [];
+      for (const m of messages) {
+        params.push(
+          m.topic,
+          m.key,
+          bytesParam(m.payload),
+          m.contentType,
+          m.headers,
+          m.availableAt ? mysqlDateTime(m.availableAt) : null,
+        );
+      }
+      return { sql: insertSql(messages.length), params };
+    },
+
+    claim(limit: number): Statement {
+      return { sql: claimSql, params: [limit] };
+    },
+
+    complete(outcomes: readonly Outcome[]): Statement {
+      if (outcomes.every((o) => o.status === 'sent')) {
+        return {
+          sql: `UPDATE ${t} SET status = 'sent', sent_at = UTC_TIMESTAMP(6) WHERE id IN (${outcomes.map(() => '?').join(', ')})`,
+          params: outcomes.map((o) => o.id),
+        };
+      }
+      const rows = outcomes.map((o) => ({
+        id: o.id,
+        status: o.status,
+        delayMs: o.status === 'retry' ? Math.max(0, Math.round(o.delayMs)) : null,
+        error: o.status === 'sent' ? null : o.error,
+      }));
+      return { sql: completeSql, params: [JSON.stringify(rows)] };
+    },
+
+    listMessages(status, filter): Statement {
+      const params: unknown[] = [];
+      let cond = where(status, filter, params);
+      if (filter.afterId !== undefined) {
+        params.push(filter.afterId);
+        cond += ' AND id > ?';
+      }
+      params.push(filter.limit);
+      return { sql: `SELECT ${STORED_COLUMNS} FROM ${t} AS o WHERE ${cond} ORDER BY o.id LIMIT ?`, params };
+    },
+
+    getMessage(id: string): Statement {
+      return { sql: `SELECT ${STORED_COLUMNS} FROM ${t} AS o WHERE o.id = ?`, params: [id] };
+    },
+
+    requeue(filter): Statement {
+      const params: unknown[] = [];
+      const cond = where('dead', filter, params);
+      params.push(filter.limit);
+      return {
+        sql: `UPDATE ${t} SET status = 'pending', attempts = 0, available_at = UTC_TIMESTAMP(6) WHERE ${cond} ORDER BY id LIMIT ?`,
+        params,
+      };
+    },
+
+    purge(status, filter): Statement {
+      const params: unknown[] = [];
+      const cond = where(status, filter, params);
+      params.push(filter.limit);
+      return { sql: `DELETE FROM ${t} WHERE ${cond} ORDER BY id LIMIT ?`, params };
+    },
+
+    stats(): Statement {
+      return {
+        sql: `SELECT
+  (SELECT COUNT(*) FROM ${t} WHERE status = 'pending') AS pending,
+  (SELECT COUNT(*) FROM ${t} WHERE status = 'pending' AND available_at <= UTC_TIMESTAMP(6)) AS due,
+  (SELECT COUNT(*) FROM ${t} WHERE status = 'dead') AS dead,
+  (SELECT COUNT(*) FROM ${t} WHERE status = 'sent') AS sent,
+  (SELECT ${iso('MIN(created_at)')} FROM ${t} WHERE status = 'pending') AS oldest_pending_at`,
+        params: [],
+      };
+    },
+
+    toMessage: rowToMessage,
+    toStoredMessage: rowToStoredMessage,
+    toStats: rowToStats,
+
+    migrations: () => migrations,
+
+    async migrate(db: TransactionalExecutor, opts: { to?: number } = {}): Promise<MigrateResult> {
+      const target = opts.to ?? latest;
+      try {
+        return await locked(db, async (conn) => {
+          const done = await appliedVersions(conn);
+          const newest = Math.max(0, ...done);
+          if (newest > latest) {
+            throw new OutboxError(
+              'MIGRATION_FAILED',
+              `${t} is at migration ${newest}, newer than this version of troutbox knows (${latest})`,
+            );
+          }
+          const applied: number[] = [];
+          for (const m of migrations) {
+            if (m.version > target || done.has(m.version)) continue;
+            for (const sql of m.up) await conn.query(sql);
+            await conn.query(
+              `INSERT INTO ${migrationsTable} (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(6))`,
+              [m.version, m.name],
+            );
+            applied.push(m.version);
+          }
+          return { applied, version: Math.max(newest, ...applied) };
+        });
+      } catch (cause) {
+        if (cause instanceof OutboxError) throw cause;
+        throw new OutboxError('MIGRATION_FAILED', `migrating ${t} failed: ${(cause as Error).message}`, {
+          cause,
+        });
+      }
+    },
+
+    async rollback(db: TransactionalExecutor, opts: { to: number }): Promise<MigrateResult> {
+      return locked(db, async (conn) => {
+        const done = await appliedVersions(conn);
+        const undone: number[] = [];
+        for (const m of [...migrations].reverse()) {
+          if (m.version <= opts.to || !done.has(m.version)) continue;
+          for (const sql of m.down) await conn.query(sql);
+          await conn.query(`DELETE FROM ${migrationsTable} WHERE version = ?`, [m.version]);
+          undone.push(m.version);
+        }
+        const left = [...done].filter((v) => !undone.includes(v));
+        return { applied: undone, version: Math.max(0, ...left) };
+      });
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import type { MigrationSource } from './postgres.js';
+
+// Numbered MySQL / MariaDB migrations; `{{table}}` is the quoted, qualified table name and
+// `{{name}}` the bare table name (validated as a plain identifier). MySQL commits DDL
+// implicitly, so each statement stands alone and is written to be re-runnable.
+//
+// Times are UTC: `DATETIME(6)` filled from `UTC_TIMESTAMP(6)`, independent of the session's
+// time zone. The claim index leads with status so that pending rows form one range scanned
+// in due order.
+
+export const mysqlMigrationSources: readonly MigrationSource[] = [
+  {
+    version: 1,
+    name: 'create_outbox',
+    up: [
+      `CREATE TABLE IF NOT EXISTS {{table}} (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  topic VARCHAR(255) NOT NULL,
+  \`key\` VARCHAR(255) NULL,
+  payload LONGBLOB NOT NULL,
+  content_type VARCHAR(64) NOT NULL DEFAULT 'application/json',
+  headers LONGTEXT NOT NULL,
+  status VARCHAR(16) NOT NULL DEFAULT 'pending',
+  attempts INT NOT NULL DEFAULT 0,
+  available_at DATETIME(6) NOT NULL,
+  created_at DATETIME(6) NOT NULL,
+  sent_at DATETIME(6) NULL,
+  last_error TEXT NULL,
+  PRIMARY KEY (id),
+  KEY \`{{name}}_claim_idx\` (status, available_at, id),
+  KEY \`{{name}}_sent_idx\` (status, sent_at),
+  CONSTRAINT \`{{name}}_status_check\` CHECK (status IN ('pending', 'sent', 'dead'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+    down: ['DROP TABLE IF EXISTS {{table}}'],
+  },
+];
