@@ -1,6 +1,6 @@
 import { createOutbox, type NewMessage, type Outbox, postgres } from '@troutbox/core';
 import { type DrizzlePgDatabase, drizzleQuery } from './executor.js';
-import type { OutboxTableOptions } from './schema.js';
+import { type OutboxTableOptions, schemaName } from './schema.js';
 
 /** Options of {@link addMessage}. */
 export interface AddMessageOptions extends OutboxTableOptions {
@@ -16,10 +16,11 @@ export interface AddMessageOptions extends OutboxTableOptions {
 const outboxes = new Map<string, Outbox>();
 
 function outboxFor(options: OutboxTableOptions): Outbox {
-  const key = `${options.schema ?? 'public'}\u0000${options.table ?? 'outbox_messages'}`;
+  const schema = schemaName(options.schema);
+  const key = `${schema}\u0000${options.table ?? 'outbox_messages'}`;
   let outbox = outboxes.get(key);
   if (outbox === undefined) {
-    outbox = createOutbox({ dialect: postgres({ schema: options.schema, table: options.table }) });
+    outbox = createOutbox({ dialect: postgres({ schema, table: options.table }) });
     outboxes.set(key, outbox);
   }
   return outbox;

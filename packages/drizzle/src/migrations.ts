@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { advisoryLockKey, postgres } from '@troutbox/core';
-import type { OutboxTableOptions } from './schema.js';
+import { advisoryLockKey, postgres, quotePg } from '@troutbox/core';
+import { type OutboxTableOptions, schemaName } from './schema.js';
 
 /** One entry of drizzle's `meta/_journal.json`. */
 export interface JournalEntry {
@@ -52,8 +52,8 @@ function tagOf(version: number, name: string): string {
  * ```
  */
 export function drizzleMigrations(options: OutboxTableOptions = {}): DrizzleMigrations {
-  const schema = options.schema ?? 'public';
-  const dialect = postgres(options);
+  const schema = schemaName(options.schema);
+  const dialect = postgres({ schema, table: options.table });
   const lock = `SELECT pg_advisory_xact_lock(${advisoryLockKey(`troutbox:migrate:${schema}`)})`;
   const entries: JournalEntry[] = [];
   const files: Record<string, string> = {};
@@ -69,7 +69,12 @@ export function drizzleMigrations(options: OutboxTableOptions = {}): DrizzleMigr
     const header = `-- troutbox migration ${m.version} (${m.name}) for ${dialect.tableName}, generated from
 -- @troutbox/core by @troutbox/drizzle's scripts/generate-migrations.ts. Do not edit.
 `;
-    files[tag] = `${header}${[lock, ...m.up].map((s) => `${s};`).join(BREAKPOINT)}\n`;
+    // Core's migrate() creates the schema before it runs migration 1; a drizzle folder has to
+    // say so itself.
+    const createSchema =
+      m.version === 1 && schema !== 'public' ? [`CREATE SCHEMA IF NOT EXISTS ${quotePg(schema)}`] : [];
+    const statements = [lock, ...createSchema, ...m.up];
+    files[tag] = `${header}${statements.map((s) => `${s};`).join(BREAKPOINT)}\n`;
   }
   return { journal: { version: JOURNAL_VERSION, dialect: 'postgresql', entries }, files };
 }

@@ -8,6 +8,7 @@ import {
   index,
   integer,
   jsonb,
+  type PgSchema,
   type PgTableWithColumns,
   pgSchema,
   pgTable,
@@ -17,8 +18,13 @@ import {
 
 /** Options of {@link outboxTable}: the same names `postgres()` in `@troutbox/core` takes. */
 export interface OutboxTableOptions {
-  /** Schema of the outbox table. @defaultValue `'public'` */
-  schema?: string;
+  /**
+   * Schema of the outbox table: a name, or a `pgSchema()` of yours. drizzle-kit writes
+   * `CREATE SCHEMA` only for schema objects your schema file exports, so for a schema of its
+   * own either export its `pgSchema()` too or pass it here.
+   * @defaultValue `'public'`
+   */
+  schema?: string | PgSchema;
   /** Name of the outbox table. @defaultValue `'outbox_messages'` */
   table?: string;
 }
@@ -71,6 +77,12 @@ function extras(name: string) {
   ];
 }
 
+/** The validated schema name of an option that is a name or a `pgSchema()`. */
+export function schemaName(schema: string | PgSchema | undefined): string {
+  const name = typeof schema === 'object' && schema !== null ? schema.schemaName : schema;
+  return validateIdentifier(name ?? 'public', 'schema');
+}
+
 function buildPublic(name: string) {
   return pgTable(name, outboxColumns(), extras(name));
 }
@@ -89,13 +101,16 @@ function buildPublic(name: string) {
  * // src/db/schema.ts
  * import { outboxTable } from '@troutbox/drizzle';
  * export const outboxMessages = outboxTable();            // public.outbox_messages
- * // or: export const outbox = outboxTable({ schema: 'app', table: 'outbox' });
+ * // or, in a schema of its own:
+ * export const app = pgSchema('app');
+ * export const outbox = outboxTable({ schema: app, table: 'outbox' });
  * ```
  */
 export function outboxTable(options: OutboxTableOptions = {}): OutboxTable {
   const name = validateIdentifier(options.table ?? 'outbox_messages', 'table');
-  const schema = validateIdentifier(options.schema ?? 'public', 'schema');
+  const schema = schemaName(options.schema);
   // drizzle-kit treats `public` as "no schema"; pgSchema('public') is refused by it.
   if (schema === 'public') return buildPublic(name) as OutboxTable;
-  return pgSchema(schema).table(name, outboxColumns(), extras(name)) as OutboxTable;
+  const owner = typeof options.schema === 'object' ? options.schema : pgSchema(schema);
+  return owner.table(name, outboxColumns(), extras(name)) as OutboxTable;
 }
