@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageRoot = join(here, '..');
@@ -45,3 +45,6 @@ export default function setup(): void {
   });
   writeFileSync(stampFile, stamp);
 }
+
+// `pnpm --filter @troutbox/prisma typecheck` generates the client first, so it also works from a clean clone.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) setup();
