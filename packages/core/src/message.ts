@@ -90,6 +90,21 @@ export const defaultMessageLimits: Readonly<MessageLimits> = Object.freeze({
 });
 
 const encoder = new TextEncoder();
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      // A surrogate pair is one code point of four bytes.
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
 const KNOWN_FIELDS = new Set(['topic', 'key', 'payload', 'headers', 'availableAt']);
 
 function fail(
@@ -186,15 +201,18 @@ export function encodeMessage(
     contentType = 'application/octet-stream';
   } else {
     checkJson(payload, p('payload'), new Set());
-    let text: string;
+    let text: string | undefined;
     try {
-      text = JSON.stringify(payload);
+      text = JSON.stringify(payload) as string | undefined;
     } catch (cause) {
       throw new OutboxError('UNSERIALIZABLE_PAYLOAD', `outbox message ${p('payload')}: ${String(cause)}`, {
         field: p('payload'),
         cause,
       });
     }
+    // A toJSON() that returns undefined (or a function) makes stringify return undefined,
+    // which would otherwise be stored as the text "undefined".
+    if (text === undefined) fail('UNSERIALIZABLE_PAYLOAD', p('payload'), 'does not serialise to JSON');
     bytes = encoder.encode(text);
     contentType = 'application/json';
   }
@@ -217,7 +235,8 @@ export function encodeMessage(
       if (typeof value !== 'string') {
         fail('INVALID_MESSAGE', p(`headers.${name}`), `expected a string, got ${typeName(value)}`);
       }
-      size += name.length + value.length;
+      // The limit is in bytes, as brokers count header size; UTF-16 length undercounts.
+      size += utf8Length(name) + utf8Length(value);
       clean[name] = value;
     }
     if (size > limits.maxHeaderBytes)

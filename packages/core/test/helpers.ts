@@ -112,6 +112,7 @@ export function observedStore(store: MessageStore): MessageStore & { readonly cl
     },
     db: store.db,
     system: store.system,
+    transaction: (fn) => store.transaction(fn),
     add: (db, m) => store.add(db, m),
     claim: async (tx, limit) => {
       const batch = await store.claim(tx, limit);
