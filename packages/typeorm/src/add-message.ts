@@ -20,14 +20,18 @@ function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | u
 }
 
 /**
- * Write one message or many in the transaction of `manager`, as one insert statement.
+ * Write one message or many in the transaction of `manager`.
  *
  * Pass the manager that `dataSource.transaction(async (manager) => …)` hands you: the messages
  * commit or roll back with everything else done through it. On a manager outside a transaction
  * (`dataSource.manager`) the insert commits on its own.
  *
- * The table is the one of `options`; without options, the one of the {@link OutboxSubscriber}
- * registered on the data source; without one, `public.outbox_messages`.
+ * Without `options`, the table is the one of the {@link OutboxSubscriber} registered on the data
+ * source, and inside a transaction the messages join the subscriber's batch: written at commit
+ * in one insert with the messages of saved entities, in the order they were added (so per-key
+ * order holds), and dropped with a nested transaction that rolls back. Without a subscriber the
+ * table is `public.outbox_messages`, and with `options` it is the one they name; the messages are
+ * then written at once, in one statement.
  *
  * @returns the number of messages written
  * @throws OutboxError `INVALID_MESSAGE`, `PAYLOAD_TOO_LARGE`, `UNSERIALIZABLE_PAYLOAD` before
@@ -50,11 +54,17 @@ export async function addMessage(
     throw new OutboxError('INVALID_OPTION', 'addMessage needs a TypeORM EntityManager as its first argument');
   }
   const subscriber = manager.dataSource.subscribers.find(isOutboxSubscriber);
+  const runner = manager.queryRunner;
+  if (subscriber && options === undefined && runner && !runner.isReleased) {
+    // Joins the subscriber's batch: one insert for the transaction, in call order with the
+    // messages of saved entities, dropped with a savepoint that rolls back.
+    return subscriber.write(runner, manager.dataSource, messages);
+  }
   const outbox =
-    options === undefined && subscriber
+    subscriber && options === undefined
       ? subscriber.outboxFor(manager.dataSource)
       : outboxFor(manager.dataSource, options);
   const count = await outbox.add(entityManagerExecutor(manager), messages);
-  subscriber?.noteWritten(manager.queryRunner, count);
+  subscriber?.noteWritten(runner, count);
   return count;
 }

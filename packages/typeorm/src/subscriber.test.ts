@@ -78,7 +78,7 @@ describe('OutboxSubscriber and addMessage on PostgreSQL', () => {
     ).rejects.toBeInstanceOf(Boom);
     expect(await orderCount()).toBe(0);
     expect(await pendingTopics()).toEqual([]);
-    expect(outboxInserts()).toBe(1); // addMessage wrote, and the rollback took it back
+    expect(outboxInserts()).toBe(0);
     expect((await deliver()).deliveries).toEqual([]);
   });
 
@@ -214,6 +214,24 @@ describe('OutboxSubscriber and addMessage on PostgreSQL', () => {
     expect(outboxInserts()).toBe(1);
     const sender = await deliver();
     expect(sender.deliveries.map((m) => m.topic)).toEqual(['a', 'b']);
+  });
+
+  it('addMessage and entity messages of one transaction keep call order, in one insert', async () => {
+    await dataSource.transaction(async (manager) => {
+      await addMessage(manager, { topic: 'first', key: 'k', payload: 1 });
+      await manager.save(Order.create(1).record({ topic: 'second', key: 'k', payload: 2 }));
+      await addMessage(manager, { topic: 'third', key: 'k', payload: 3 });
+      await expect(
+        manager.transaction(async (nested) => {
+          await addMessage(nested, { topic: 'dropped', key: 'k', payload: 0 });
+          throw new Boom('savepoint');
+        }),
+      ).rejects.toBeInstanceOf(Boom);
+      await manager.save(Order.create(2).record({ topic: 'fourth', key: 'k', payload: 4 }));
+    });
+    expect(outboxInserts()).toBe(1);
+    const sender = await deliver();
+    expect(sender.deliveries.map((m) => m.topic)).toEqual(['first', 'second', 'third', 'fourth']);
   });
 
   it('addMessage on a manager outside a transaction commits on its own', async () => {

@@ -51,8 +51,8 @@ export interface SubscriberEventLike {
 /** Options of {@link OutboxSubscriber}. */
 export interface OutboxSubscriberOptions extends TypeormOutboxOptions {
   /**
-   * Called after a transaction that wrote outbox messages (through the subscriber or through
-   * {@link addMessage} on its manager) has committed, with their number. Wire it to
+   * Called after a transaction that wrote outbox messages (of its entities, or through
+   * {@link addMessage}) has committed, with their number. Wire it to
    * `relay.wake()` so a relay in the same process delivers at once instead of at its next poll.
    * Keep it cheap; an error it throws is ignored.
    */
@@ -101,7 +101,7 @@ export class OutboxSubscriber {
     return this.#outboxes.for(dataSource.options.type);
   }
 
-  /** Count messages written on `queryRunner` outside the subscriber (addMessage), for onCommit. @internal */
+  /** Count messages written on `queryRunner`, for onCommit. @internal */
   noteWritten(queryRunner: QueryRunnerLike | undefined, count: number): void {
     if (!this.options.onCommit || count === 0) return;
     if (!queryRunner?.isTransactionActive) {
@@ -128,23 +128,23 @@ export class OutboxSubscriber {
     levels.push([]);
   }
 
-  afterInsert(event: SubscriberEventLike): Promise<void> | void {
+  afterInsert(event: SubscriberEventLike): Promise<void> {
     return this.#collect(event);
   }
 
-  afterUpdate(event: SubscriberEventLike): Promise<void> | void {
+  afterUpdate(event: SubscriberEventLike): Promise<void> {
     return this.#collect(event);
   }
 
-  afterRemove(event: SubscriberEventLike): Promise<void> | void {
+  afterRemove(event: SubscriberEventLike): Promise<void> {
     return this.#collect(event);
   }
 
-  afterSoftRemove(event: SubscriberEventLike): Promise<void> | void {
+  afterSoftRemove(event: SubscriberEventLike): Promise<void> {
     return this.#collect(event);
   }
 
-  afterRecover(event: SubscriberEventLike): Promise<void> | void {
+  afterRecover(event: SubscriberEventLike): Promise<void> {
     return this.#collect(event);
   }
 
@@ -184,25 +184,38 @@ export class OutboxSubscriber {
     }
   }
 
-  #collect(event: SubscriberEventLike): Promise<void> | void {
+  async #collect(event: SubscriberEventLike): Promise<void> {
     const entity = event.entity;
     if (!hasOutboxMessages(entity)) return;
     const messages = entity.pullOutboxMessages();
     if (!Array.isArray(messages)) {
       throw new OutboxError('INVALID_MESSAGE', 'pullOutboxMessages() must return an array of messages');
     }
-    if (messages.length === 0) return;
-    const outbox = this.outboxFor(event.dataSource);
-    // Validate now, so an invalid message fails the save that produced it.
+    await this.write(event.queryRunner, event.dataSource, messages);
+  }
+
+  /**
+   * Validate `messages`, then keep them for the open transaction of `queryRunner` (written at
+   * its commit, in the order they came), or write them at once when there is none.
+   * @internal {@link addMessage} goes through here so explicit and entity messages keep one order.
+   */
+  async write(
+    queryRunner: QueryRunnerLike,
+    dataSource: DataSourceLike,
+    messages: NewMessage | readonly NewMessage[],
+  ): Promise<number> {
+    const outbox = this.outboxFor(dataSource);
+    // Validate now, so an invalid message fails the call (or the save) that produced it.
     const encoded = outbox.encode(messages);
-    const levels = this.#pending.get(event.queryRunner);
-    if (event.queryRunner.isTransactionActive && levels && levels.length > 0) {
+    if (encoded.length === 0) return 0;
+    const levels = this.#pending.get(queryRunner);
+    if (queryRunner.isTransactionActive && levels && levels.length > 0) {
       levels.at(-1)!.push(...encoded);
-      return;
+      return encoded.length;
     }
-    return outbox
-      .insertEncoded(queryRunnerExecutor(event.queryRunner), encoded)
-      .then(() => this.noteWritten(event.queryRunner, encoded.length));
+    await outbox.insertEncoded(queryRunnerExecutor(queryRunner), encoded);
+    this.noteWritten(queryRunner, encoded.length);
+    return encoded.length;
   }
 }
 

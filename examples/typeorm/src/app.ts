@@ -1,0 +1,184 @@
+import {
+  createRelay,
+  type NewMessage,
+  type OutboxMessage,
+  payloadJson,
+  postgres,
+  type Sender,
+  SqlMessageStore,
+  sent,
+} from '@troutbox/core';
+import {
+  addMessage,
+  createOutboxMigrations,
+  type HasOutboxMessages,
+  outboxSubscriber,
+  typeormExecutor,
+} from '@troutbox/typeorm';
+import { DataSource, EntitySchema, type MigrationInterface, type QueryRunner, Table } from 'typeorm';
+
+/** A domain entity that records what happened to it; the subscriber writes it to the outbox. */
+export class Order implements HasOutboxMessages {
+  declare id: number;
+  declare customer: string;
+  declare total: number;
+  declare status: 'placed' | 'paid';
+  #events: NewMessage[] = [];
+
+  static place(customer: string, total: number): Order {
+    const order = new Order();
+    order.customer = customer;
+    order.total = total;
+    order.status = 'placed';
+    // The id is not known before the insert; the payload carries the business data instead.
+    order.#events.push({ topic: 'orders', key: customer, payload: { type: 'OrderPlaced', customer, total } });
+    return order;
+  }
+
+  pay(): void {
+    this.status = 'paid';
+    this.#events.push({ topic: 'orders', key: this.customer, payload: { type: 'OrderPaid', id: this.id } });
+  }
+
+  pullOutboxMessages(): NewMessage[] {
+    return this.#events.splice(0);
+  }
+}
+
+// Mapped with an EntitySchema so the example needs no decorators.
+const OrderEntity = new EntitySchema<Order>({
+  name: 'Order',
+  target: Order,
+  tableName: 'orders',
+  columns: {
+    id: { type: 'integer', primary: true, generated: 'increment' },
+    customer: { type: 'text' },
+    total: { type: 'integer' },
+    status: { type: 'text' },
+  },
+});
+
+class CreateOrders1767225700000 implements MigrationInterface {
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.createTable(
+      new Table({
+        name: 'orders',
+        columns: [
+          {
+            name: 'id',
+            type: 'integer',
+            isPrimary: true,
+            isGenerated: true,
+            generationStrategy: 'increment',
+          },
+          { name: 'customer', type: 'text' },
+          { name: 'total', type: 'integer' },
+          { name: 'status', type: 'text' },
+        ],
+      }),
+      true,
+    );
+  }
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.dropTable('orders', true);
+  }
+}
+
+/** A sender that prints each message: the stand-in for a broker. */
+export function consoleSender(log: (line: string) => void): Sender {
+  return {
+    name: 'console',
+    async send(messages: readonly OutboxMessage[]) {
+      for (const m of messages)
+        log(`  → ${m.topic} [${m.key ?? '-'}] #${m.id} ${JSON.stringify(payloadJson(m))}`);
+      return messages.map(() => sent());
+    },
+  };
+}
+
+export interface ExampleOptions {
+  databaseUrl: string;
+  /** Schema for the example's tables. */
+  schema: string;
+  log?: (line: string) => void;
+  /** Give up waiting for delivery after this long. */
+  timeoutMs?: number;
+}
+
+export interface ExampleSummary {
+  committed: number;
+  delivered: string[];
+  rolledBackDelivered: number;
+}
+
+/** Run the example once: migrate, write orders with events, deliver them, stop. */
+export async function runExample(options: ExampleOptions): Promise<ExampleSummary> {
+  const log = options.log ?? console.log;
+  const { schema } = options;
+  let wake = () => {};
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: options.databaseUrl,
+    schema,
+    entities: [OrderEntity],
+    // Messages of saved orders are written in the transaction of the save; after each commit
+    // the relay below is woken instead of waiting for its next poll.
+    subscribers: [outboxSubscriber({ schema, onCommit: () => wake() })],
+    migrations: [...createOutboxMigrations({ schema }), CreateOrders1767225700000],
+  });
+  await dataSource.initialize();
+  try {
+    // TypeORM keeps its migrations table in the data source's schema: create that first.
+    const queryRunner = dataSource.createQueryRunner();
+    await queryRunner.createSchema(schema, true);
+    await queryRunner.release();
+    const ran = await dataSource.runMigrations();
+    log(`migrations: ${ran.length ? ran.map((m) => m.name).join(', ') : 'up to date'}`);
+
+    // The relay runs on TypeORM's own pool.
+    const delivered: string[] = [];
+    const sender = consoleSender((line) => {
+      delivered.push(line);
+      log(line);
+    });
+    const store = new SqlMessageStore({ dialect: postgres({ schema }), db: typeormExecutor(dataSource) });
+    const relay = createRelay({ store, sender, pollIntervalMs: 200 });
+    wake = () => relay.wake();
+    await relay.start();
+
+    log('placing orders…');
+    // 1. save() alone: TypeORM opens a transaction, the subscriber writes the event in it.
+    const ada = await dataSource.manager.save(Order.place('ada', 120));
+    // 2. several saves in one transaction: one outbox insert, just before COMMIT.
+    await dataSource.transaction(async (manager) => {
+      const grace = await manager.save(Order.place('grace', 75));
+      grace.pay();
+      await manager.save(grace);
+      ada.pay();
+      await manager.save(ada);
+      // 3. an explicit message in the same transaction.
+      await addMessage(manager, { topic: 'audit', payload: { type: 'BatchClosed', orders: 2 } });
+    });
+    // 4. a transaction that fails: neither its order nor its event exists afterwards.
+    await dataSource
+      .transaction(async (manager) => {
+        await manager.save(Order.place('mallory', 999_999));
+        throw new Error('card declined');
+      })
+      .catch((error: Error) => log(`rolled back: ${error.message}`));
+
+    const committed = 4 + 1;
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    while (delivered.length < committed && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await relay.stop();
+    const rolledBackDelivered = delivered.filter((line) => line.includes('mallory')).length;
+    log(
+      `delivered ${delivered.length} of ${committed} committed messages; rolled back and delivered: ${rolledBackDelivered}`,
+    );
+    return { committed, delivered, rolledBackDelivered };
+  } finally {
+    await dataSource.destroy();
+  }
+}
