@@ -89,3 +89,15 @@ export {
   SqlMessageStore,
   type SqlMessageStoreOptions,
 } from './store.js';
+export {
+  type BacklogGaugeOptions,
+  type BatchTelemetry,
+  backlogGauges,
+  formatTraceparent,
+  noTelemetry,
+  parseTraceparent,
+  type RelayTelemetry,
+  relayTelemetry,
+  type TelemetryOptions,
+  withTraceContext,
+} from './telemetry.js';

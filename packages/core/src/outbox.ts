@@ -3,6 +3,7 @@ import { OutboxError } from './errors.js';
 import type { Executor } from './executor.js';
 import { type EncodedMessage, encodeMessages, type MessageLimits, type NewMessage } from './message.js';
 import { resolveLimits } from './store.js';
+import { withTraceContext } from './telemetry.js';
 
 /** Options of {@link createOutbox}. */
 export interface OutboxOptions {
@@ -22,6 +23,13 @@ export interface OutboxOptions {
    * ```
    */
   onAdd?: (count: number) => void;
+  /**
+   * Copy the active OpenTelemetry trace context into each message's `traceparent` and
+   * `tracestate` headers (unless the message sets its own), so the relay's send span links to
+   * the span that produced it.
+   * @defaultValue true
+   */
+  traceContext?: boolean;
 }
 
 /** The producer side: writes messages in the caller's transaction. */
@@ -61,7 +69,9 @@ export function createOutbox(options: OutboxOptions): Outbox {
     throw new OutboxError('INVALID_OPTION', 'onAdd must be a function');
   }
   const limits = resolveLimits(options.limits);
-  const encode = (messages: NewMessage | readonly NewMessage[]) => encodeMessages(messages, limits);
+  const traceContext = options.traceContext ?? true;
+  const encode = (messages: NewMessage | readonly NewMessage[]) =>
+    encodeMessages(traceContext ? withTraceContext(messages) : messages, limits);
   async function insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
     if (encoded.length === 0) return;
     if (typeof db?.query !== 'function') {

@@ -11,6 +11,7 @@ import {
   type OutboxMessage,
   type StoredMessage,
 } from './message.js';
+import { withTraceContext } from './telemetry.js';
 
 /** Which dead letters to requeue or purge: ids, or everything (optionally by topic and age). */
 export type DeadLetterSelector =
@@ -148,7 +149,7 @@ export class SqlMessageStore implements MessageStore {
 
   /** Validate and encode without writing (what `add` does first). */
   encode(messages: NewMessage | readonly NewMessage[]): EncodedMessage[] {
-    return encodeMessages(messages, this.limits);
+    return encodeMessages(withTraceContext(messages), this.limits);
   }
 
   async add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number> {
