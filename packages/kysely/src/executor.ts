@@ -1,4 +1,10 @@
-import { type Executor, OutboxError, type QueryResult, type TransactionalExecutor } from '@troutbox/core';
+import {
+  type Executor,
+  OutboxError,
+  type QueryResult,
+  type TransactionalExecutor,
+  type TransactionOptions,
+} from '@troutbox/core';
 import { CompiledQuery, type QueryResult as KyselyQueryResult } from 'kysely';
 
 /**
@@ -18,9 +24,15 @@ export interface KyselyLike {
   executeQuery<R>(query: CompiledQuery<R>): Promise<KyselyQueryResult<R>>;
   withoutPlugins(): KyselyLike;
   /** Kysely's transaction builder (a transaction's own throws, which troutbox never calls). */
-  transaction(): { execute<T>(callback: (trx: KyselyLike) => Promise<T>): Promise<T> };
+  transaction(): KyselyTransactionBuilderLike;
   /** Kysely's single-connection builder (a transaction's own throws, which troutbox never calls). */
   connection(): { execute<T>(callback: (db: KyselyLike) => Promise<T>): Promise<T> };
+}
+
+/** The part of Kysely's `TransactionBuilder` that troutbox uses. */
+export interface KyselyTransactionBuilderLike {
+  setIsolationLevel(level: NonNullable<TransactionOptions['isolationLevel']>): KyselyTransactionBuilderLike;
+  execute<T>(callback: (trx: KyselyLike) => Promise<T>): Promise<T>;
 }
 
 /** A `Transaction` or `ControlledTransaction` of any database type. */
@@ -63,7 +75,8 @@ function queryOn(db: KyselyLike): Executor {
  * A troutbox executor over Kysely.
  *
  * - On a `Kysely` instance: a {@link TransactionalExecutor} for the relay, the store's admin
- *   methods and migrations. Its transactions are `db.transaction().execute(…)`, and
+ *   methods and migrations. Its transactions are `db.transaction().execute(…)` (with
+ *   `setIsolationLevel` when core asks for one), and
  *   `withConnection` is `db.connection().execute(…)`.
  * - On a `Transaction` or `ControlledTransaction`: an executor bound to that transaction.
  *
@@ -85,7 +98,12 @@ export function kyselyExecutor(db: KyselyLike): Executor | TransactionalExecutor
   if (db.isTransaction) return base;
   return {
     query: base.query,
-    transaction: <T>(fn: (tx: Executor) => Promise<T>) => db.transaction().execute((trx) => fn(queryOn(trx))),
+    transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
+      let builder = db.transaction();
+      // The dialect asks for one where the database's default is wrong for claiming (MySQL).
+      if (options?.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
+      return builder.execute((trx) => fn(queryOn(trx)));
+    },
     withConnection: <T>(fn: (conn: Executor) => Promise<T>) =>
       db.connection().execute((conn) => fn(queryOn(conn))),
   };

@@ -1,0 +1,182 @@
+import { createRelay, type OutboxMessage, payloadText, type Sender, sent } from '@troutbox/core';
+import { kyselyOutbox, outboxMigratorTables } from '@troutbox/kysely';
+import { type Generated, Kysely, PostgresDialect, sql } from 'kysely';
+import { type Migration, Migrator } from 'kysely/migration';
+import pg from 'pg';
+
+/** The application's tables, as Kysely sees them. */
+export interface Database {
+  orders: {
+    id: Generated<number>;
+    customer: string;
+    item: string;
+    quantity: number;
+    created_at: Generated<Date>;
+  };
+}
+
+/** The application's own migrations, next to which the outbox's run under their own history. */
+const shopMigrations = (schema: string): Record<string, Migration> => ({
+  '2025_01_01_orders': {
+    up: (db) =>
+      db.schema
+        .withSchema(schema)
+        .createTable('orders')
+        .ifNotExists()
+        .addColumn('id', 'integer', (c) => c.primaryKey().generatedAlwaysAsIdentity())
+        .addColumn('customer', 'text', (c) => c.notNull())
+        .addColumn('item', 'text', (c) => c.notNull())
+        .addColumn('quantity', 'integer', (c) => c.notNull().check(sql`quantity > 0`))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute(),
+    down: (db) => db.schema.withSchema(schema).dropTable('orders').execute(),
+  },
+});
+
+/** A sender that prints each message: brokers have their own packages. */
+export function consoleSender(log: (line: string) => void): Sender & { delivered: OutboxMessage[] } {
+  const delivered: OutboxMessage[] = [];
+  return {
+    name: 'console',
+    delivered,
+    async send(messages) {
+      for (const m of messages) log(`  → ${m.topic} key=${m.key} ${payloadText(m)}`);
+      delivered.push(...messages);
+      return messages.map(() => sent());
+    },
+  };
+}
+
+export interface ShopOptions {
+  databaseUrl: string;
+  /** Schema of the shop's tables, the outbox and both migration histories. */
+  schema: string;
+  log?: (line: string) => void;
+}
+
+export interface ShopSummary {
+  placed: number;
+  refused: number;
+  delivered: number;
+  /** Messages delivered for an order that is not in the database (must be 0). */
+  deliveredWithoutOrder: number;
+}
+
+class OutOfStock extends Error {}
+
+/**
+ * Migrate, place orders (each with its `OrderPlaced` message in the same Kysely transaction),
+ * refuse one whose transaction rolls back, and let a relay deliver what committed.
+ */
+export async function runShop(options: ShopOptions): Promise<ShopSummary> {
+  const log = options.log ?? (() => {});
+  const { schema } = options;
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: options.databaseUrl, max: 4 }) }),
+  });
+  try {
+    // 1. Migrations: the shop's with Kysely's Migrator, the outbox's with its own history table.
+    const migrators = [
+      new Migrator({
+        db,
+        provider: { getMigrations: async () => shopMigrations(schema) },
+        migrationTableSchema: schema,
+      }),
+      new Migrator({
+        db,
+        provider: kyselyOutbox({ schema }).migrations(),
+        ...outboxMigratorTables,
+        migrationTableSchema: schema,
+      }),
+    ];
+    await db.schema.createSchema(schema).ifNotExists().execute();
+    for (const migrator of migrators) {
+      const { error } = await migrator.migrateToLatest();
+      if (error) throw error;
+    }
+
+    // 2. The relay, woken in-process after each write instead of waiting for its next poll.
+    const sender = consoleSender(log);
+    const outbox = kyselyOutbox({ schema, onAdd: () => relay.wake() });
+    const relay = createRelay({ store: outbox.store(db), sender, pollIntervalMs: 200 });
+    await relay.start();
+
+    // 3. Orders: the business row and its message commit together, or not at all.
+    const shop = db.withSchema(schema);
+    const wanted = [
+      { customer: 'ada', item: 'rainbow trout', quantity: 2 },
+      { customer: 'grace', item: 'brown trout', quantity: 1 },
+      { customer: 'linus', item: 'golden trout', quantity: 99 },
+      { customer: 'margaret', item: 'sea trout', quantity: 3 },
+    ];
+    let placed = 0;
+    let refused = 0;
+    for (const order of wanted) {
+      try {
+        await shop.transaction().execute(async (trx) => {
+          const row = await trx.insertInto('orders').values(order).returningAll().executeTakeFirstOrThrow();
+          await outbox.addMessage(trx, {
+            topic: 'orders',
+            key: String(row.id),
+            payload: {
+              type: 'OrderPlaced',
+              id: row.id,
+              customer: row.customer,
+              item: row.item,
+              quantity: row.quantity,
+            },
+          });
+          // A check after the writes: throwing here rolls back the order and its message.
+          if (row.quantity > 10) throw new OutOfStock(`only 10 ${row.item} left`);
+        });
+        placed++;
+        log(`placed an order for ${order.quantity} ${order.item}`);
+      } catch (error) {
+        if (!(error instanceof OutOfStock)) throw error;
+        refused++;
+        log(`refused: ${error.message} (the order and its message rolled back)`);
+      }
+    }
+
+    // A controlled transaction works the same way.
+    const trx = await shop.startTransaction().execute();
+    try {
+      const row = await trx
+        .insertInto('orders')
+        .values({ customer: 'barbara', item: 'lake trout', quantity: 1 })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await outbox.addMessage(trx, [
+        { topic: 'orders', key: String(row.id), payload: { type: 'OrderPlaced', id: row.id } },
+        { topic: 'emails', key: 'barbara', payload: { template: 'order-confirmation', order: row.id } },
+      ]);
+      await trx.commit().execute();
+      placed++;
+      log('placed an order for 1 lake trout, with a confirmation email');
+    } catch (error) {
+      await trx.rollback().execute();
+      throw error;
+    }
+
+    // 4. Wait for the relay to deliver everything committed, then stop it (it drains).
+    const deadline = Date.now() + 20_000;
+    while ((await outbox.store(db).stats()).pending > 0) {
+      if (Date.now() > deadline) throw new Error('the relay did not deliver within 20 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await relay.stop();
+
+    const orderIds = new Set(
+      (await shop.selectFrom('orders').select('id').execute()).map((o) => String(o.id)),
+    );
+    const orderMessages = sender.delivered.filter((m) => m.topic === 'orders');
+    return {
+      placed,
+      refused,
+      delivered: sender.delivered.length,
+      deliveredWithoutOrder: orderMessages.filter((m) => !orderIds.has(m.key ?? '')).length,
+    };
+  } finally {
+    await db.destroy();
+  }
+}
