@@ -258,26 +258,40 @@ describe('rabbitmqSender end to end from a PostgreSQL transaction', () => {
     expect(stats).toMatchObject({ pending: 2, dead: 0 });
   });
 
-  it('retries messages for a missing exchange without disturbing the rest of the batch', async () => {
+  it('retries messages for missing exchanges without disturbing the rest of the batch', async () => {
     const { store, outbox } = await freshOutbox();
     const { exchange, queue } = await freshExchange('#');
     const received = await collect(queue);
-    const missing = uniqueName('tx_missing');
-    await addMessages(outbox, 20, (i) => (i % 2 === 0 ? 'ok' : 'lost'));
+    const missing = [uniqueName('tx_missing'), uniqueName('tx_missing')];
+    await addMessages(outbox, 30, (i) => ['ok', 'lost0', 'lost1'][i % 3]!);
     const sender = track(
       rabbitmqSender({
         url: AMQP_URL,
-        route: (m) => ({ exchange: m.topic === 'ok' ? exchange : missing, routingKey: m.topic }),
+        route: (m) => ({
+          exchange: m.topic === 'ok' ? exchange : missing[Number(m.topic.slice(-1))]!,
+          routingKey: m.topic,
+        }),
       }),
     );
     const errors: unknown[] = [];
     const relay = createRelay({ store, sender, backoff: { initialDelayMs: 60_000 } });
     relay.on('retry', ({ error }) => errors.push(error));
-    expect(await relay.runOnce()).toMatchObject({ sent: 10, retried: 10, dead: 0 });
-    expect(String(errors[0])).toContain(`exchange '${missing}' does not exist`);
+    expect(await relay.runOnce()).toMatchObject({ sent: 10, retried: 20, dead: 0 });
+    for (const name of missing) {
+      expect(errors.filter((e) => String(e).includes(`exchange '${name}' does not exist`))).toHaveLength(10);
+    }
     await waitFor(() => received.length === 10, '10 deliveries');
-    // The check ran on a side channel: the confirm channel survived.
+    // The checks ran on a side channel: the confirm channel survived.
     expect(sender.connections).toBe(1);
+  });
+
+  it("makes messages for a missing exchange dead with missingExchange: 'dead'", async () => {
+    const { store, outbox } = await freshOutbox();
+    await addMessages(outbox, 3, () => 'anything');
+    const sender = track(
+      rabbitmqSender({ url: AMQP_URL, exchange: uniqueName('tx_missing'), missingExchange: 'dead' }),
+    );
+    expect(await createRelay({ store, sender }).runOnce()).toMatchObject({ sent: 0, dead: 3 });
   });
 
   it('makes a message dead when the route function throws', async () => {

@@ -270,7 +270,13 @@ class RabbitMqSenderImpl implements RabbitMqSender {
           return ch;
         });
         const pending = link.checker;
-        const channel = await pending;
+        let channel: Channel;
+        try {
+          channel = await pending;
+        } catch (error) {
+          if (link.checker === pending) link.checker = undefined;
+          throw error;
+        }
         try {
           await channel.checkExchange(exchange);
           return true;
@@ -327,26 +333,24 @@ class RabbitMqSenderImpl implements RabbitMqSender {
 
     const exchanges = new Set<string>();
     for (const r of routes) if (r) exchanges.add(r.exchange);
-    const missing = new Map<string, unknown>();
-    try {
-      await this.#whileNotAborted(
-        Promise.all(
-          [...exchanges].map(async (exchange) => {
-            if (!(await this.#exchangeExists(link, exchange))) {
-              missing.set(exchange, new Error(`rabbitmq exchange '${exchange}' does not exist`));
-            }
-          }),
-        ),
-        signal,
-      );
-    } catch (error) {
-      return fillRest(error);
+    // One at a time: a check that fails closes the side channel, which would fail the checks
+    // queued behind it on that channel.
+    const unusable = new Map<string, SendResult>();
+    for (const exchange of exchanges) {
+      try {
+        if (!(await this.#whileNotAborted(this.#exchangeExists(link, exchange), signal))) {
+          const error = new Error(`rabbitmq exchange '${exchange}' does not exist`);
+          unusable.set(exchange, this.options.missingExchange === 'dead' ? dead(error) : retry(error));
+        }
+      } catch (error) {
+        if (signal.aborted) return fillRest(abortReason(signal));
+        unusable.set(exchange, retry(error));
+      }
     }
-    if (missing.size > 0) {
-      const fail = this.options.missingExchange === 'dead' ? dead : retry;
+    if (unusable.size > 0) {
       routes.forEach((r, i) => {
-        const error = r && missing.get(r.exchange);
-        if (error) results[i] = fail(error);
+        const result = r && unusable.get(r.exchange);
+        if (result) results[i] = result;
       });
     }
 
