@@ -9,7 +9,14 @@ import {
   validateIdentifier,
 } from '@troutbox/core';
 
-/** Where the outbox table is and how messages are checked; shared by every helper of this package. */
+/**
+ * Where the outbox table is and how messages are checked; shared by every helper of this package.
+ *
+ * @example
+ * ```ts
+ * const options: TypeormOutboxOptions = { schema: 'app', table: 'outbox', limits: { maxPayloadBytes: 65_536 } };
+ * ```
+ */
 export interface TypeormOutboxOptions {
   /** Schema of the outbox table. @defaultValue `'public'` */
   schema?: string;
@@ -53,6 +60,15 @@ export function checkOptions<O extends TypeormOutboxOptions>(
 /**
  * The dialect for a TypeORM data source `type`. The one place that knows which databases this
  * package speaks: a MySQL dialect slots in here as another case.
+ *
+ * @example
+ * ```ts
+ * const store = new SqlMessageStore({
+ *   dialect: dialectFor(dataSource.options.type, { schema: 'app' }),
+ *   db: typeormExecutor(dataSource),
+ * });
+ * ```
+ * @throws OutboxError `INVALID_OPTION` for a driver this package does not support yet
  */
 export function dialectFor(type: string, options: TypeormOutboxOptions): Dialect {
   if (options.dialect) return options.dialect;

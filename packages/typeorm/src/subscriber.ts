@@ -32,7 +32,14 @@ export interface HasOutboxMessages {
   pullOutboxMessages(): readonly NewMessage[];
 }
 
-/** True when `value` is an entity with {@link HasOutboxMessages.pullOutboxMessages}. */
+/**
+ * True when `value` is an entity with {@link HasOutboxMessages.pullOutboxMessages}.
+ *
+ * @example
+ * ```ts
+ * if (hasOutboxMessages(entity)) console.log(entity.pullOutboxMessages().length);
+ * ```
+ */
 export function hasOutboxMessages(value: unknown): value is HasOutboxMessages {
   return (
     typeof value === 'object' &&
@@ -76,7 +83,19 @@ const BRAND = Symbol.for('troutbox.OutboxSubscriber');
  *   at once, on their own: there is no transaction to join.
  *
  * TypeORM builds subscribers from classes, so register it through {@link outboxSubscriber},
- * which returns a configured class: `subscribers: [outboxSubscriber({ schema: 'app' })]`.
+ * which returns a configured class, or subclass it with `@EventSubscriber()`.
+ *
+ * @example
+ * ```ts
+ * new DataSource({ type: 'postgres', url, subscribers: [outboxSubscriber({ schema: 'app' })] });
+ * // or
+ * @EventSubscriber()
+ * class AppOutbox extends OutboxSubscriber {
+ *   constructor() {
+ *     super({ schema: 'app' });
+ *   }
+ * }
+ * ```
  */
 export class OutboxSubscriber {
   readonly [BRAND] = true;
@@ -219,7 +238,14 @@ export class OutboxSubscriber {
   }
 }
 
-/** True when `value` is an {@link OutboxSubscriber} (from any copy of this package). */
+/**
+ * True when `value` is an {@link OutboxSubscriber} (from any copy of this package).
+ *
+ * @example
+ * ```ts
+ * const registered = dataSource.subscribers.some(isOutboxSubscriber);
+ * ```
+ */
 export function isOutboxSubscriber(value: unknown): value is OutboxSubscriber {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
