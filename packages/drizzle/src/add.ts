@@ -45,15 +45,11 @@ function outboxFor(options: OutboxTableOptions): Outbox {
  * });
  * ```
  */
-export function addMessage(
+export async function addMessage(
   tx: DrizzlePgDatabase,
   messages: NewMessage | readonly NewMessage[],
   options: AddMessageOptions = {},
 ): Promise<number> {
-  try {
-    const outbox = options.outbox ?? outboxFor(options);
-    return outbox.add({ query: drizzleQuery(tx) }, messages);
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  const outbox = options.outbox ?? outboxFor(options);
+  return outbox.add({ query: drizzleQuery(tx) }, messages);
 }
