@@ -25,7 +25,7 @@ const VERSION = '0.1.0';
 // ---------------------------------------------------------------------------------------------
 // Producer side: the active trace context travels in the message's W3C headers.
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const HEX = /^[0-9a-f]+$/;
 
 /** Format a span context as a W3C `traceparent` header value. */
 export function formatTraceparent(spanContext: SpanContext): string {
@@ -35,12 +35,25 @@ export function formatTraceparent(spanContext: SpanContext): string {
 
 /** Parse W3C `traceparent` (and `tracestate`) headers into a remote span context, or undefined. */
 export function parseTraceparent(headers: Readonly<Record<string, string>>): SpanContext | undefined {
-  const match = TRACEPARENT.exec(headers.traceparent ?? '');
-  if (!match) return undefined;
+  const value = headers.traceparent;
+  // version 00: "00-" 32 hex "-" 16 hex "-" 2 hex = 55 characters
+  if (
+    value === undefined ||
+    value.length !== 55 ||
+    value[2] !== '-' ||
+    value[35] !== '-' ||
+    value[52] !== '-'
+  )
+    return undefined;
+  if (value[0] !== '0' || value[1] !== '0') return undefined;
+  const traceId = value.slice(3, 35);
+  const spanId = value.slice(36, 52);
+  const flags = value.slice(53, 55);
+  if (!HEX.test(traceId) || !HEX.test(spanId) || !HEX.test(flags)) return undefined;
   const spanContext: SpanContext = {
-    traceId: match[1]!,
-    spanId: match[2]!,
-    traceFlags: Number.parseInt(match[3]!, 16) & TraceFlags.SAMPLED,
+    traceId,
+    spanId,
+    traceFlags: Number.parseInt(flags, 16) & TraceFlags.SAMPLED,
     isRemote: true,
   };
   if (headers.tracestate) spanContext.traceState = createTraceState(headers.tracestate);
@@ -108,6 +121,9 @@ export interface RelayTelemetry {
   startBatch(): BatchTelemetry;
 }
 
+// The SDK's default buckets suit milliseconds; these suit seconds, from 1 ms to 5 minutes.
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
 const NOOP_BATCH: BatchTelemetry = {
   send: (_m, fn) => fn(),
   committed() {},
@@ -162,10 +178,12 @@ export function relayTelemetry(
   const latency = meter.createHistogram('outbox_delivery_latency', {
     description: 'Time from a message being added to it being sent',
     unit: 's',
+    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
   });
   const batchDuration = meter.createHistogram('outbox_batch_duration', {
     description: 'Time from claim to commit of a relay batch',
     unit: 's',
+    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
   });
   const attrCache = new Map<string, Attributes>();
   const attrs = (topic: string): Attributes => {
@@ -199,7 +217,9 @@ export function relayTelemetry(
         async send(messages, fn) {
           batchSpan.setAttribute('messaging.batch.message_count', messages.length);
           const ctx = trace.setSpan(context.active(), batchSpan);
-          if (messageSpans && tracer !== undefined) {
+          // Message spans only when the batch span records: with no SDK, or a batch not
+          // sampled, they would be thrown away, and they cost more than anything else here.
+          if (messageSpans && batchSpan.isRecording()) {
             messageSpanList = messages.map((m) => {
               const producer = parseTraceparent(m.headers);
               const links: Link[] = producer ? [{ context: producer }] : [];

@@ -1,14 +1,64 @@
 import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
+import {
   createRelay,
   type OutboxMessage,
   pgPool,
   postgres,
+  type RelayTelemetry,
+  relayTelemetry,
   type SendResult,
   SqlMessageStore,
   sent,
 } from '@troutbox/core';
 import type pg from 'pg';
 import { median, newPool, schemaName, until } from './util.js';
+
+/**
+ * Telemetry as a production app would run it: the SDK's meter provider with a reader, and a
+ * tracer provider sampling every span into a batch processor (whose exporter discards them).
+ */
+export type TelemetryMode = 'off' | 'metrics' | 'sampled' | 'all';
+
+function sdkTelemetry(mode: Exclude<TelemetryMode, 'off'>): RelayTelemetry {
+  const meterProvider = new MeterProvider({
+    readers: [
+      new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+        exportIntervalMillis: 1000,
+      }),
+    ],
+  });
+  const discard: SpanExporter = {
+    export: (_spans, done) => done({ code: 0 }),
+    shutdown: async () => {},
+  };
+  const tracerProvider = new BasicTracerProvider({
+    spanProcessors: [new BatchSpanProcessor(discard)],
+    sampler:
+      mode === 'sampled'
+        ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.1) })
+        : new AlwaysOnSampler(),
+  });
+  return relayTelemetry({
+    meter: meterProvider.getMeter('bench'),
+    ...(mode === 'metrics' ? {} : { tracer: tracerProvider.getTracer('bench') }),
+    dbSystem: 'postgresql',
+    messagingSystem: 'noop',
+  });
+}
 
 /** Create a migrated outbox table in a fresh schema and fill it with `count` pending messages. */
 export async function seed(
@@ -34,7 +84,12 @@ async function drop(pool: pg.Pool, schema: string) {
 }
 
 /** Drain `count` messages with `relays` relays (one pool each), no-op sender; messages/s. */
-export async function troutboxDrain(count: number, relays: number, batchSize: number): Promise<number> {
+export async function troutboxDrain(
+  count: number,
+  relays: number,
+  batchSize: number,
+  telemetry: TelemetryMode = 'off',
+): Promise<number> {
   const admin = newPool(2);
   const { schema } = await seed(admin, count);
   const pools = Array.from({ length: relays }, () => newPool(2));
@@ -50,6 +105,7 @@ export async function troutboxDrain(count: number, relays: number, batchSize: nu
       sender: noop,
       batchSize,
       pollIntervalMs: 20,
+      telemetry: telemetry === 'off' ? false : sdkTelemetry(telemetry),
     }),
   );
   for (const r of rs) r.on('batch', (b) => (delivered += b.sent));
@@ -125,4 +181,30 @@ export async function drainBench(options: {
     rows.push({ workers, troutbox: median(ours), raw: median(raw) });
   }
   return rows;
+}
+
+export interface TelemetryRow {
+  telemetry: string;
+  msgPerSec: number;
+}
+
+/** Drain rate with telemetry off, and with the OpenTelemetry SDK recording metrics and traces. */
+export async function telemetryBench(options: {
+  messages: number;
+  runs: number;
+  batchSize: number;
+}): Promise<TelemetryRow[]> {
+  const modes: [TelemetryMode, string][] = [
+    ['off', 'off'],
+    ['metrics', 'metrics (SDK), no tracer'],
+    ['sampled', 'metrics + traces sampled 10% (parent-based)'],
+    ['all', 'metrics + every span (batch and per message)'],
+  ];
+  const samples = new Map<TelemetryMode, number[]>(modes.map(([m]) => [m, []]));
+  for (let i = 0; i < options.runs; i++) {
+    for (const [mode] of modes) {
+      samples.get(mode)!.push(await troutboxDrain(options.messages, 1, options.batchSize, mode));
+    }
+  }
+  return modes.map(([mode, label]) => ({ telemetry: label, msgPerSec: median(samples.get(mode)!) }));
 }

@@ -1,10 +1,10 @@
 // `pnpm bench`: troutbox against baselines measured in the same run on the local PostgreSQL.
-// Flags: --only drain,producer,latency,orm,brokers  --quick (fewer messages and runs)
+// Flags: --only drain,telemetry,producer,latency,orm,brokers  --quick (fewer messages and runs)
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { drainBench } from './drain.js';
+import { drainBench, telemetryBench } from './drain.js';
 import { latencyBench } from './latency.js';
 import { producerBench } from './producer.js';
 import { databaseUrl, fmt, newPool, table } from './util.js';
@@ -44,6 +44,21 @@ if (want('drain')) {
         fmt(r.raw),
         `${fmt((100 * r.troutbox) / r.raw, 1)}%`,
       ]),
+    ),
+  );
+}
+
+if (want('telemetry')) {
+  const messages = quick ? 20_000 : 100_000;
+  const runs = quick ? 1 : 3;
+  const rows = await telemetryBench({ messages, runs, batchSize: 500 });
+  results.telemetry = { messages, runs, rows };
+  const base = rows[0]!.msgPerSec;
+  print(
+    table(
+      `telemetry cost: drain of ${fmt(messages)} messages, 1 relay, batch 500 (median of ${runs})`,
+      ['telemetry', 'msg/s', 'vs. off'],
+      rows.map((r) => [r.telemetry, fmt(r.msgPerSec), `${fmt((100 * r.msgPerSec) / base, 1)}%`]),
     ),
   );
 }

@@ -1,3 +1,4 @@
+import { OutboxError } from '../errors.js';
 import type { Executor, IsolationLevel, QueryResult, TransactionalExecutor } from '../executor.js';
 
 /** The part of a mysql2 (promise API) connection that troutbox uses. `mysql2` is not a dependency. */

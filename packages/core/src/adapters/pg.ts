@@ -1,4 +1,11 @@
-import type { Executor, QueryResult, TransactionalExecutor, TransactionOptions } from '../executor.js';
+import { OutboxError } from '../errors.js';
+import type {
+  Executor,
+  IsolationLevel,
+  QueryResult,
+  TransactionalExecutor,
+  TransactionOptions,
+} from '../executor.js';
 
 /** The part of a node-postgres `Client` / `PoolClient` that troutbox uses. `pg` itself is not a dependency. */
 export interface PgClientLike {
@@ -27,6 +34,20 @@ export interface PgPoolExecutorOptions {
    * @defaultValue ignore: the failed query already rejects and the relay retries.
    */
   onConnectionError?: (error: Error) => void;
+}
+
+const BEGIN: Record<IsolationLevel, string> = {
+  'read committed': 'BEGIN ISOLATION LEVEL READ COMMITTED',
+  'repeatable read': 'BEGIN ISOLATION LEVEL REPEATABLE READ',
+  serializable: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
+};
+
+function beginStatement(opts?: TransactionOptions): string {
+  if (opts?.isolationLevel === undefined) return 'BEGIN';
+  const sql = BEGIN[opts.isolationLevel];
+  if (!sql)
+    throw new OutboxError('INVALID_OPTION', `unknown isolation level ${JSON.stringify(opts.isolationLevel)}`);
+  return sql;
 }
 
 function wrap(client: PgClientLike): Executor {
@@ -90,7 +111,7 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
     query: wrap(pool).query,
     async transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       return withClient(async (client, clean) => {
-        await client.query(opts?.isolationLevel ? `BEGIN ISOLATION LEVEL ${opts.isolationLevel.toUpperCase()}` : 'BEGIN');
+        await client.query(beginStatement(opts));
         let result: T;
         try {
           result = await fn(wrap(client));
