@@ -28,16 +28,12 @@ export interface ExampleOptions {
  * Returns the ids of the orders that committed and the messages delivered.
  */
 export async function runExample({ databaseUrl, schema, orders, log }: ExampleOptions) {
-  let relay: Relay | undefined;
   const prisma = new PrismaClient({
     adapter: new PrismaPg({ connectionString: databaseUrl }, { schema }),
-  }).$extends(
-    // Wake the relay after each write instead of waiting for its next poll.
-    outbox({ schema, onAdd: () => relay?.wake() }),
-  );
+  }).$extends(outbox({ schema }));
   const delivered: OutboxMessage[] = [];
   const sender = consoleSender(log);
-  relay = createRelay({
+  const relay: Relay = createRelay({
     store: prismaStore(prisma, { schema }),
     sender: {
       name: sender.name,
@@ -68,6 +64,8 @@ export async function runExample({ databaseUrl, schema, orders, log }: ExampleOp
           return order;
         });
         committed.push(order.id);
+        // Committed: wake the relay now rather than at its next poll.
+        relay.wake();
         log(`order ${order.id} placed`);
       } catch (error) {
         log(`order for ${customer} rolled back: ${(error as Error).message}`);
