@@ -20,6 +20,10 @@ const COLUMNS =
   'o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers, o.created_at, o.attempts';
 const STORED_COLUMNS = `${COLUMNS}, o.status, o.available_at, o.sent_at, o.last_error`;
 
+// Selected FROM the function so the row has a boolean column, not a `void` one that some
+// drivers (Prisma's raw queries) cannot read.
+const LOCK_SQL = 'SELECT true AS locked FROM pg_advisory_xact_lock($1::bigint)';
+
 /** A stable signed 64-bit key for advisory locks, from a name (FNV-1a). */
 export function advisoryLockKey(name: string): string {
   let hash = 0xcbf29ce484222325n;
@@ -243,7 +247,7 @@ WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.lengt
         // DDL is transactional in PostgreSQL: the lock, the checks and every migration commit
         // together, and a second process waits on the lock, then finds nothing left to do.
         return await db.transaction(async (tx) => {
-          await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey]);
+          await tx.query(LOCK_SQL, [lockKey]);
           const done = await appliedVersions(tx);
           const newest = Math.max(0, ...done);
           if (newest > latest) {
@@ -276,7 +280,7 @@ WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.lengt
       checkVersion(opts?.to, 'rollback({ to })', 0);
       try {
         return await db.transaction(async (tx) => {
-          await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey]);
+          await tx.query(LOCK_SQL, [lockKey]);
           const done = await appliedVersions(tx);
           const undone: number[] = [];
           for (const m of [...migrations].reverse()) {
