@@ -1,38 +1,41 @@
 import { createRelay, isOutboxError, type NewMessage, payloadJson } from '@troutbox/core';
-import { recordingSender, uniqueName, waitFor } from '@troutbox/core/testing';
-import { type Generated, Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+import { recordingSender, waitFor } from '@troutbox/core/testing';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kyselyOutbox } from './index.js';
-
-const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { databases, type TestDatabase } from './databases.test-support.js';
+import { type KyselyOutbox, kyselyOutbox } from './index.js';
 
 interface Database {
-  orders: { id: Generated<number>; item: string };
+  orders: { id: string; item: string };
 }
 
 class BusinessFailure extends Error {}
 
-describe('addMessage in Kysely transactions', () => {
-  const schema = uniqueName('kyadd');
-  const pool = new pg.Pool({ connectionString: url, max: 6 });
-  const root = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  // The business tables live in the test's schema; the outbox table too.
-  const db = root.withSchema(schema);
-  const outbox = kyselyOutbox({ schema });
-  const store = outbox.store(root);
+describe.each(databases)('addMessage in Kysely transactions on $label', (database) => {
+  let t: TestDatabase;
+  let root: Kysely<Database>;
+  // The business tables live in the test's schema (database on MySQL); the outbox table too.
+  let db: Kysely<Database>;
+  let outbox: KyselyOutbox;
+  let store: ReturnType<KyselyOutbox['store']>;
+  let nextOrder = 0;
+  const orderId = () => `o-${++nextOrder}`;
 
   beforeAll(async () => {
+    t = await database.open('kyadd', { connections: 6 });
+    root = t.db as Kysely<Database>;
+    db = root.withSchema(t.schema);
+    outbox = kyselyOutbox({ dialect: database.dialect, schema: t.schema });
+    store = outbox.store(root);
     await store.migrate();
     await db.schema
       .createTable('orders')
-      .addColumn('id', 'integer', (c) => c.primaryKey().generatedAlwaysAsIdentity())
-      .addColumn('item', 'text', (c) => c.notNull())
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('item', 'varchar(64)', (c) => c.notNull())
       .execute();
   });
   afterAll(async () => {
-    await root.schema.dropSchema(schema).cascade().execute();
-    await root.destroy();
+    await t?.close();
   });
 
   const orderCount = async (item: string) =>
@@ -57,24 +60,20 @@ describe('addMessage in Kysely transactions', () => {
   }
 
   it('transaction().execute: a commit writes the business row and delivers the message', async () => {
-    const id = await db.transaction().execute(async (trx) => {
-      const order = await trx
-        .insertInto('orders')
-        .values({ item: 'trout' })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+    const id = orderId();
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto('orders').values({ id, item: 'trout' }).execute();
       expect(
         await outbox.addMessage(trx, {
           topic: 'orders.committed',
-          key: String(order.id),
-          payload: { type: 'OrderPlaced', id: order.id },
+          key: id,
+          payload: { type: 'OrderPlaced', id },
         }),
       ).toBe(1);
-      return order.id;
     });
     expect(await orderCount('trout')).toBe(1);
     const delivered = (await deliver()).filter((m) => m.topic.startsWith('orders.'));
-    expect(delivered.map((m) => [m.topic, m.key])).toEqual([['orders.committed', String(id)]]);
+    expect(delivered.map((m) => [m.topic, m.key])).toEqual([['orders.committed', id]]);
     expect(payloadJson(delivered[0]!)).toEqual({ type: 'OrderPlaced', id });
     expect(await pendingTopics('orders.committed')).toEqual([]);
   });
@@ -82,7 +81,7 @@ describe('addMessage in Kysely transactions', () => {
   it('transaction().execute: an error thrown inside rolls back both', async () => {
     await expect(
       db.transaction().execute(async (trx) => {
-        await trx.insertInto('orders').values({ item: 'salmon' }).execute();
+        await trx.insertInto('orders').values({ id: orderId(), item: 'salmon' }).execute();
         await outbox.addMessage(trx, { topic: 'orders.rolled-back', payload: { item: 'salmon' } });
         throw new BusinessFailure('payment declined');
       }),
@@ -100,7 +99,7 @@ describe('addMessage in Kysely transactions', () => {
     try {
       await expect(
         db.transaction().execute(async (trx) => {
-          await trx.insertInto('orders').values({ item: 'pike' }).execute();
+          await trx.insertInto('orders').values({ id: orderId(), item: 'pike' }).execute();
           await outbox.addMessage(trx, { topic: 'refused', payload: 1 });
         }),
       ).rejects.toThrow(/no_refused_topic/);
@@ -112,7 +111,7 @@ describe('addMessage in Kysely transactions', () => {
 
   it('controlled transaction: commit delivers both', async () => {
     const trx = await db.startTransaction().execute();
-    await trx.insertInto('orders').values({ item: 'char' }).execute();
+    await trx.insertInto('orders').values({ id: orderId(), item: 'char' }).execute();
     await outbox.addMessage(trx, [
       { topic: 'ctl.committed', key: 'char', payload: { n: 1 } },
       { topic: 'ctl.committed', key: 'char', payload: { n: 2 } },
@@ -127,7 +126,7 @@ describe('addMessage in Kysely transactions', () => {
 
   it('controlled transaction: rollback drops both', async () => {
     const trx = await db.startTransaction().execute();
-    await trx.insertInto('orders').values({ item: 'carp' }).execute();
+    await trx.insertInto('orders').values({ id: orderId(), item: 'carp' }).execute();
     await outbox.addMessage(trx, { topic: 'ctl.rolled-back', payload: 1 });
     await trx.rollback().execute();
     expect(await orderCount('carp')).toBe(0);
@@ -152,7 +151,7 @@ describe('addMessage in Kysely transactions', () => {
     await relay.start();
     try {
       await db.transaction().execute(async (trx) => {
-        await trx.insertInto('orders').values({ item: 'perch' }).execute();
+        await trx.insertInto('orders').values({ id: orderId(), item: 'perch' }).execute();
         await outbox.addMessage(trx, { topic: 'relay.live', key: 'perch', payload: { item: 'perch' } });
       });
       const seen = await waitFor(() => sender.deliveries.find((m) => m.topic === 'relay.live'), {
@@ -198,7 +197,7 @@ describe('addMessage in Kysely transactions', () => {
     const error = await db
       .transaction()
       .execute(async (trx) => {
-        await trx.insertInto('orders').values({ item: 'eel' }).execute();
+        await trx.insertInto('orders').values({ id: orderId(), item: 'eel' }).execute();
         await outbox.addMessage(trx, [
           { topic: 'invalid.before', payload: 1 },
           { topic: '', payload: 2 },
@@ -228,7 +227,11 @@ describe('addMessage in Kysely transactions', () => {
 
   it('onAdd is told how many messages each write carried', async () => {
     const counts: number[] = [];
-    const watched = kyselyOutbox({ schema, onAdd: (n) => counts.push(n) });
+    const watched = kyselyOutbox({
+      dialect: database.dialect,
+      schema: t.schema,
+      onAdd: (n) => counts.push(n),
+    });
     await root.transaction().execute(async (trx) => {
       await watched.addMessage(trx, { topic: 'watched', payload: 1 });
       await watched.addMessage(trx, [

@@ -1,64 +1,45 @@
 import { PGlite } from '@electric-sql/pglite';
-import { postgres, SqlMessageStore } from '@troutbox/core';
-import { runConformanceSuite, uniqueName } from '@troutbox/core/testing';
-import { CamelCasePlugin, Kysely, PGliteDialect, PostgresDialect } from 'kysely';
-import pg from 'pg';
-import { kyselyExecutor } from './index.js';
+import type { Executor } from '@troutbox/core';
+import { type ConformanceHarness, runConformanceSuite } from '@troutbox/core/testing';
+import { CamelCasePlugin, Kysely, PGliteDialect } from 'kysely';
+import { databases } from './databases.test-support.js';
+import { kyselyExecutor, kyselyOutbox } from './index.js';
 
-const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-runConformanceSuite('kysely (PostgresDialect)', async () => {
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  // A CamelCasePlugin renames result columns; the executor must not let it touch core's rows.
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
-  const schema = uniqueName('kyconf');
-  const store = new SqlMessageStore({ dialect: postgres({ schema }), db: kyselyExecutor(db) });
-  await store.migrate();
-  return {
-    store,
-    transaction: (fn) => db.transaction().execute((trx) => fn(kyselyExecutor(trx))),
-    concurrentTransactions: true,
-    close: async () => {
-      await db.schema.dropSchema(schema).cascade().execute();
-      await db.destroy();
-    },
-  };
-});
-
-runConformanceSuite('kysely (PostgresDialect, controlled transactions)', async () => {
-  const db = new Kysely<any>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }),
-  });
-  const schema = uniqueName('kyctl');
-  const store = new SqlMessageStore({ dialect: postgres({ schema }), db: kyselyExecutor(db) });
-  await store.migrate();
-  return {
-    store,
-    async transaction(fn) {
-      const trx = await db.startTransaction().execute();
-      try {
-        const result = await fn(kyselyExecutor(trx));
-        await trx.commit().execute();
-        return result;
-      } catch (error) {
-        await trx.rollback().execute();
-        throw error;
+for (const database of databases) {
+  for (const style of ['transaction().execute', 'startTransaction (controlled)'] as const) {
+    runConformanceSuite(`kysely on ${database.label}, ${style}`, async (): Promise<ConformanceHarness> => {
+      const t = await database.open('kyconf');
+      // A CamelCasePlugin renames result columns; the executor must not let it touch core's rows.
+      const db = t.db.withPlugin(new CamelCasePlugin());
+      const store = kyselyOutbox({ dialect: database.dialect, schema: t.schema }).store(db);
+      await store.migrate();
+      async function controlled<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+        const trx = await db.startTransaction().execute();
+        try {
+          const result = await fn(kyselyExecutor(trx));
+          await trx.commit().execute();
+          return result;
+        } catch (error) {
+          await trx.rollback().execute();
+          throw error;
+        }
       }
-    },
-    concurrentTransactions: true,
-    close: async () => {
-      await db.schema.dropSchema(schema).cascade().execute();
-      await db.destroy();
-    },
-  };
-});
+      return {
+        store,
+        transaction:
+          style === 'transaction().execute'
+            ? (fn) => db.transaction().execute((trx) => fn(kyselyExecutor(trx)))
+            : controlled,
+        concurrentTransactions: true,
+        close: () => t.close(),
+      };
+    });
+  }
+}
 
-runConformanceSuite('kysely (PGliteDialect)', async () => {
+runConformanceSuite('kysely on PGlite (PGliteDialect)', async () => {
   const db = new Kysely<any>({ dialect: new PGliteDialect({ pglite: await PGlite.create() }) });
-  const store = new SqlMessageStore({
-    dialect: postgres({ schema: 'outbox', table: 'events' }),
-    db: kyselyExecutor(db),
-  });
+  const store = kyselyOutbox({ schema: 'outbox', table: 'events' }).store(db);
   await store.migrate();
   return {
     store,

@@ -1,11 +1,14 @@
-import { type Dialect, OutboxError, postgres } from '@troutbox/core';
+import { type Dialect, mysql, OutboxError, postgres } from '@troutbox/core';
 
 /**
- * The databases troutbox's Kysely package knows, by the name of core's dialect. MySQL joins as
- * one more entry here (for Kysely's `MysqlDialect`); nothing else in the package branches on it.
+ * The databases troutbox's Kysely package knows, by the name of core's dialect: one entry per
+ * database, and nothing else in the package branches on it.
  */
 const dialects = {
+  /** Kysely's `PostgresDialect` or `PGliteDialect`. */
   postgres: (table: OutboxTableOptions) => postgres(table),
+  /** Kysely's `MysqlDialect` on MySQL 8.0+ or MariaDB 10.6+, where a schema is a database. */
+  mysql: (table: OutboxTableOptions) => mysql({ database: table.schema, table: table.table }),
 } satisfies Record<string, (table: OutboxTableOptions) => Dialect>;
 
 /** The database the Kysely instance talks to. */
@@ -13,7 +16,10 @@ export type OutboxDialectName = keyof typeof dialects;
 
 /** Where the outbox table lives. */
 export interface OutboxTableOptions {
-  /** Schema of the outbox table. @defaultValue `'public'` */
+  /**
+   * Schema of the outbox table (on MySQL, its database).
+   * @defaultValue `'public'` on PostgreSQL, the connection's database on MySQL
+   */
   schema?: string;
   /** Name of the outbox table. @defaultValue `'outbox_messages'` */
   table?: string;
@@ -21,7 +27,11 @@ export interface OutboxTableOptions {
 
 /** {@link OutboxTableOptions} plus the database. */
 export interface OutboxDialectOptions extends OutboxTableOptions {
-  /** The database of the Kysely instance (Kysely's `PostgresDialect` or `PGliteDialect`). @defaultValue `'postgres'` */
+  /**
+   * The database of the Kysely instance: `'postgres'` for Kysely's `PostgresDialect` or
+   * `PGliteDialect`, `'mysql'` for its `MysqlDialect` (MySQL or MariaDB).
+   * @defaultValue `'postgres'`
+   */
   dialect?: OutboxDialectName;
 }
 

@@ -1,94 +1,62 @@
-import { isOutboxError, pgPool, postgres, SqlMessageStore } from '@troutbox/core';
+import { isOutboxError, postgres } from '@troutbox/core';
 import { uniqueName } from '@troutbox/core/testing';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type MigrationProvider, Migrator } from 'kysely/migration';
-import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
-import { kyselyExecutor, mergeMigrationProviders, outboxMigrations, outboxMigratorTables } from './index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databases, type TestDatabase } from './databases.test-support.js';
+import { kyselyOutbox, mergeMigrationProviders, outboxMigrations, outboxMigratorTables } from './index.js';
 
-const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-describe('outboxMigrations with Kysely’s Migrator', () => {
-  const pool = new pg.Pool({ connectionString: url, max: 6 });
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-  const schemas: string[] = [];
-  const newSchema = (prefix: string) => {
-    const name = uniqueName(prefix);
-    schemas.push(name);
-    return name;
-  };
-  afterAll(async () => {
-    for (const s of schemas) await db.schema.dropSchema(s).ifExists().cascade().execute();
-    await db.destroy();
+describe.each(databases)('outboxMigrations with Kysely’s Migrator on $label', (database) => {
+  const opened: TestDatabase[] = [];
+  let main: TestDatabase;
+  let db: Kysely<any>;
+  beforeAll(async () => {
+    main = await database.open('kymig', { connections: 6 });
+    opened.push(main);
+    db = main.db;
   });
+  afterAll(async () => {
+    // Last opened first: the main instance, opened first, carries the drops of the others.
+    for (const t of opened.reverse()) await t.close();
+  });
+  /** Another schema (database) on the same server, dropped after the tests. */
+  async function newSchema(prefix: string): Promise<string> {
+    const t = await database.open(prefix, { connections: 1 });
+    opened.push(t);
+    return t.schema;
+  }
 
   /** The outbox's own Migrator, its history kept in the test's schema so tests run in parallel. */
   const outboxMigrator = (schema: string, table?: string) =>
     new Migrator({
       db,
-      provider: outboxMigrations({ schema, table }),
+      provider: outboxMigrations({ dialect: database.dialect, schema, table }),
       ...outboxMigratorTables,
       migrationTableSchema: schema,
     });
-
-  async function describeTable(schema: string, table: string) {
-    const columns = await sql<Record<string, unknown>>`
-      SELECT column_name, ordinal_position, data_type, is_nullable, column_default, is_identity, identity_generation
-      FROM information_schema.columns WHERE table_schema = ${schema} AND table_name = ${table}
-      ORDER BY ordinal_position`.execute(db);
-    const indexes = await sql<{ indexname: string; indexdef: string }>`
-      SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = ${schema} AND tablename = ${table}
-      ORDER BY indexname`.execute(db);
-    const constraints = await sql<{ conname: string; def: string }>`
-      SELECT c.conname, pg_get_constraintdef(c.oid) AS def FROM pg_constraint c
-      WHERE c.conrelid = to_regclass(${`"${schema}"."${table}"`}) ORDER BY c.conname`.execute(db);
-    return {
-      columns: columns.rows,
-      // The schema name differs between the two tables; nothing else may.
-      indexes: indexes.rows.map((i) => ({ ...i, indexdef: i.indexdef.replaceAll(schema, '<schema>') })),
-      constraints: constraints.rows,
-    };
-  }
-
-  const tableExists = async (schema: string, table: string) =>
-    (await sql<{ t: string | null }>`SELECT to_regclass(${`"${schema}"."${table}"`})::text AS t`.execute(db))
-      .rows[0]!.t !== null;
-
-  it('names migrations so that Kysely’s order is core’s version order', async () => {
-    const names = Object.keys(await outboxMigrations().getMigrations());
-    const versions = postgres()
-      .migrations()
-      .map((m) => m.version);
-    expect(names).toHaveLength(versions.length);
-    expect(names[0]).toBe('0001_create_outbox');
-    expect([...names].sort()).toEqual(names);
-  });
+  const describeTable = (schema: string, table: string) => database.describeTable(db, schema, table);
+  const tableExists = (schema: string, table: string) => database.tableExists(db, schema, table);
 
   it('gives the table core’s migrate() makes: same columns, indexes and constraints', async () => {
-    const viaKysely = newSchema('kymig');
-    const viaCore = newSchema('kycore');
+    const viaKysely = await newSchema('kymig');
+    const viaCore = await newSchema('kycore');
     const { error, results } = await outboxMigrator(viaKysely, 'events').migrateToLatest();
     expect(error).toBeUndefined();
     expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0001_create_outbox', 'Success']]);
 
-    await postgres({ schema: viaCore, table: 'events' }).migrate(pgPool(pool));
+    await kyselyOutbox({ dialect: database.dialect, schema: viaCore, table: 'events' }).store(db).migrate();
 
     const mine = await describeTable(viaKysely, 'events');
     const core = await describeTable(viaCore, 'events');
-    expect(mine.columns.length).toBeGreaterThanOrEqual(12);
-    expect(mine.indexes.map((i) => i.indexname)).toEqual([
-      'events_dead_idx',
-      'events_pending_idx',
-      'events_pkey',
-      'events_sent_idx',
-    ]);
+    expect((mine as { columns: unknown[] }).columns).toHaveLength(12);
+    expect((mine as { indexes: unknown[] }).indexes.length).toBeGreaterThanOrEqual(3);
+    expect((mine as { constraints: unknown[] }).constraints).toHaveLength(
+      database.dialect === 'postgres' ? 2 : 1,
+    );
     expect(mine).toEqual(core);
 
     // The table works for the store, through Kysely.
-    const store = new SqlMessageStore({
-      dialect: postgres({ schema: viaKysely, table: 'events' }),
-      db: kyselyExecutor(db),
-    });
+    const store = kyselyOutbox({ dialect: database.dialect, schema: viaKysely, table: 'events' }).store(db);
     await store.db.transaction((tx) => store.add(tx, { topic: 'migrated', payload: 1 }));
     const claimed = await store.db.transaction((tx) => store.claim(tx, 10));
     expect(claimed.map((m) => m.topic)).toEqual(['migrated']);
@@ -100,7 +68,7 @@ describe('outboxMigrations with Kysely’s Migrator', () => {
   });
 
   it('migrating down removes the table and leaves the schema', async () => {
-    const schema = newSchema('kydown');
+    const schema = await newSchema('kydown');
     const migrator = outboxMigrator(schema);
     expect((await migrator.migrateToLatest()).error).toBeUndefined();
     expect(await tableExists(schema, 'outbox_messages')).toBe(true);
@@ -119,8 +87,27 @@ describe('outboxMigrations with Kysely’s Migrator', () => {
     expect(await tableExists(schema, 'outbox_messages')).toBe(true);
   });
 
+  it('creates the schema when it is missing, and leaves it on the way down', async () => {
+    const fresh = uniqueName('kyfresh');
+    opened.push({ db, schema: fresh, close: () => database.dropSchema(db, fresh) });
+    // The history stays in the test's schema, so only the migration itself can create `fresh`.
+    const migrator = new Migrator({
+      db,
+      provider: outboxMigrations({ dialect: database.dialect, schema: fresh }),
+      ...outboxMigratorTables,
+      migrationTableSchema: main.schema,
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect(await tableExists(fresh, 'outbox_messages')).toBe(true);
+    expect((await migrator.migrateDown()).error).toBeUndefined();
+    expect(await tableExists(fresh, 'outbox_messages')).toBe(false);
+    const schemata = await sql<{ n: number | string }>`
+      SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name = ${fresh}`.execute(db);
+    expect(Number(schemata.rows[0]!.n)).toBe(1);
+  });
+
   it('two migrators starting together apply the migration once', async () => {
-    const schema = newSchema('kyrace');
+    const schema = await newSchema('kyrace');
     const results = await Promise.all([
       outboxMigrator(schema).migrateToLatest(),
       outboxMigrator(schema).migrateToLatest(),
@@ -132,7 +119,7 @@ describe('outboxMigrations with Kysely’s Migrator', () => {
   });
 
   it('merges with the application’s provider: one Migrator, one history', async () => {
-    const schema = newSchema('kymerge');
+    const schema = await newSchema('kymerge');
     const appMigration = (table: string) => ({
       up: (k: Kysely<any>) =>
         k.schema
@@ -152,7 +139,10 @@ describe('outboxMigrations with Kysely’s Migrator', () => {
     // The application ran its migrations before it adopted troutbox.
     expect((await migrator(appProvider, false).migrateToLatest()).error).toBeUndefined();
 
-    const merged = mergeMigrationProviders({ '': appProvider, 'troutbox/': outboxMigrations({ schema }) });
+    const merged = mergeMigrationProviders({
+      '': appProvider,
+      'troutbox/': outboxMigrations({ dialect: database.dialect, schema }),
+    });
     const first = await migrator(merged, true).migrateToLatest();
     expect(first.error).toBeUndefined();
     expect(first.results?.map((r) => r.migrationName)).toEqual(['troutbox/0001_create_outbox']);
@@ -172,6 +162,18 @@ describe('outboxMigrations with Kysely’s Migrator', () => {
     expect(await tableExists(schema, 'customers')).toBe(false);
     await migrator(merged, true).migrateDown();
     expect(await tableExists(schema, 'outbox_messages')).toBe(false);
+  });
+});
+
+describe('outboxMigrations', () => {
+  it('names migrations so that Kysely’s order is core’s version order', async () => {
+    const names = Object.keys(await outboxMigrations().getMigrations());
+    const versions = postgres()
+      .migrations()
+      .map((m) => m.version);
+    expect(names).toHaveLength(versions.length);
+    expect(names[0]).toBe('0001_create_outbox');
+    expect([...names].sort()).toEqual(names);
   });
 
   it('refuses two providers that yield the same migration name', async () => {

@@ -53,6 +53,8 @@ describe('types of the public API', () => {
     expectTypeOf(addMessage).toBeCallableWith(savepoint, message);
     expectTypeOf(addMessage).toBeCallableWith(untyped, message);
     expectTypeOf(addMessage).returns.toEqualTypeOf<Promise<number>>();
+    expectTypeOf(kyselyOutbox).toBeCallableWith({ dialect: 'mysql', schema: 'shop', table: 'outbox' });
+    expectTypeOf(kyselyOutbox).toBeCallableWith({ dialect: 'postgres', limits: { maxPayloadBytes: 1024 } });
     const outbox = kyselyOutbox({ schema: 'app' });
     expectTypeOf(outbox).toEqualTypeOf<KyselyOutbox>();
     expectTypeOf(outbox.addMessage).toBeCallableWith(trx, message);
