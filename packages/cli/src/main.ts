@@ -38,13 +38,17 @@ const parserConfig = (options: Record<string, OptionSpec>): ParseConfig =>
     ]),
   );
 
-function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
-  const rows = Object.entries(options).map(([name, o]) => [
-    `${o.short ? `-${o.short}, ` : '    '}--${name}${o.placeholder ? ` <${o.placeholder}>` : ''}`,
-    o.description,
-  ]);
-  const width = Math.max(...rows.map(([l]) => l!.length));
-  return rows.map(([l, d]) => `  ${l!.padEnd(width)}  ${d}`);
+const optionLabel = (name: string, o: OptionSpec) =>
+  `${o.short ? `-${o.short}, ` : '    '}--${name}${o.placeholder ? ` <${o.placeholder}>` : ''}`;
+
+// One width for every option list in a help text, so the descriptions line up across sections.
+const labelWidth = (...lists: Readonly<Record<string, OptionSpec>>[]) =>
+  Math.max(...lists.flatMap((l) => Object.entries(l).map(([name, o]) => optionLabel(name, o).length)));
+
+function optionLines(options: Readonly<Record<string, OptionSpec>>, width: number): string[] {
+  return Object.entries(options).map(
+    ([name, o]) => `  ${optionLabel(name, o).padEnd(width)}  ${o.description}`,
+  );
 }
 
 const EXIT_CODES_HELP = `Exit codes:
@@ -58,8 +62,9 @@ function commandHelp(spec: CommandSpec): string {
     `${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.`,
   ];
   if (spec.details) parts.push('', spec.details);
-  if (Object.keys(spec.options).length > 0) parts.push('', 'Options:', ...optionLines(spec.options));
-  parts.push('', 'Global options:', ...optionLines(globalOptions), '', EXIT_CODES_HELP);
+  const width = labelWidth(spec.options, globalOptions);
+  if (Object.keys(spec.options).length > 0) parts.push('', 'Options:', ...optionLines(spec.options, width));
+  parts.push('', 'Global options:', ...optionLines(globalOptions, width), '', EXIT_CODES_HELP);
   return `${parts.join('\n')}\n`;
 }
 
@@ -68,6 +73,11 @@ function commandList(specs: readonly CommandSpec[]): string[] {
   const width = Math.max(...names.map((n) => n.length));
   return specs.map((c, i) => `  ${names[i]!.padEnd(width)}  ${c.summary}`);
 }
+
+const generalOptions: Readonly<Record<string, OptionSpec>> = {
+  ...globalOptions,
+  version: { type: 'boolean', short: 'V', description: 'print the version' },
+};
 
 function generalHelp(): string {
   return `troutbox ${version}: look after a troutbox transactional outbox on PostgreSQL, MySQL or MariaDB.
@@ -78,7 +88,7 @@ Commands:
 ${commandList(commands).join('\n')}
 
 Global options:
-${optionLines({ ...globalOptions, version: { type: 'boolean', short: 'V', description: 'print the version' } }).join('\n')}
+${optionLines(generalOptions, labelWidth(generalOptions)).join('\n')}
 
 ${EXIT_CODES_HELP}
 

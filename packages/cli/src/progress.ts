@@ -42,7 +42,7 @@ export function createProgress(options: {
   let drawn = false;
   const draw = (done: number) => {
     const label = ` ${percent(done)}% ${count(done)}/${count(total)} ${verb}`;
-    const width = Math.max(10, Math.min(40, (out.columns ?? 80) - label.length - 3));
+    const width = Math.max(10, Math.min(40, (out.columns || 80) - label.length - 3));
     const filled = Math.round((Math.min(done, total) / total) * width);
     out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]${label}`);
     drawn = true;
