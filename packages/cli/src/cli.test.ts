@@ -12,6 +12,7 @@ import {
   TRACEPARENT,
 } from '../test/support.js';
 import { exitCodes } from './cli-error.js';
+import { parseDatabaseUrl } from './connection.js';
 import { commands } from './main.js';
 
 describe.each([postgresDatabase, mariadbDatabase])('troutbox CLI on $name', (database) => {
@@ -379,6 +380,13 @@ describe.each([postgresDatabase, mariadbDatabase])('troutbox CLI on $name', (dat
       expect(r.stderr).toContain('plain SQL identifier');
     });
 
+    it('accepts the protocol under its other name', async () => {
+      expect(database.aliasUrl).not.toBe(database.url);
+      const r = await runCli(['status', '--json', '--url', database.aliasUrl, '--schema', f.target[3]!]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json().pending).toBe(4);
+    });
+
     it('takes the URL from DATABASE_URL', async () => {
       const schema = f.target[3]!;
       const r = await runCli(['status', '--json', '--schema', schema], {
@@ -424,6 +432,18 @@ describe('troutbox CLI without a database', () => {
     expect(r.code).toBe(code);
     expect(r.stderr).toContain(message);
     expect(r.stdout).toBe('');
+  });
+
+  it.each([
+    ['postgres://u:p@db.example/app', 'postgres', 'app'],
+    ['postgresql://u@db.example:5433/app%2Dx', 'postgres', 'app-x'],
+    ['mysql://root@127.0.0.1:3306/shop', 'mysql', 'shop'],
+    ['mariadb://root:pw@127.0.0.1/shop', 'mysql', 'shop'],
+    ['postgres://u@db.example', 'postgres', null],
+  ])('reads %s', (url, system, databaseName) => {
+    const target = parseDatabaseUrl(url);
+    expect(target).toMatchObject({ system, database: databaseName, url });
+    expect(target.display).not.toMatch(/:p@|:pw@/);
   });
 
   it('never prints the password of a URL', async () => {

@@ -37,6 +37,12 @@ const PROTOCOLS: Record<string, DatabaseSystem> = {
 /**
  * Read a database URL: `postgres://` or `postgresql://` for PostgreSQL, `mysql://` or
  * `mariadb://` for MySQL and MariaDB.
+ *
+ * @example
+ * ```ts
+ * parseDatabaseUrl('mariadb://app:pw@db:3306/shop');
+ * // { system: 'mysql', database: 'shop', display: 'mariadb://app:***@db:3306/shop', url: … }
+ * ```
  * @throws CliError `BAD_URL` when it is missing, unparseable or of another protocol
  */
 export function parseDatabaseUrl(text: string | undefined): DatabaseTarget {

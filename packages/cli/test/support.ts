@@ -83,6 +83,8 @@ export interface TestDatabase {
   readonly url: string;
   /** A URL of the same kind where nothing listens. */
   readonly unreachableUrl: string;
+  /** The same database under the protocol's other name (postgresql://, mariadb://). */
+  readonly aliasUrl: string;
   /** In flight is measurable here (a row-lock view exists). */
   readonly seesRowLocks: boolean;
   /** A new, migrated (unless `migrate: false`) outbox in a schema/database of its own. */
@@ -116,6 +118,7 @@ export const postgresDatabase: TestDatabase = {
   name: 'postgres',
   url: PG_URL,
   unreachableUrl: 'postgres://postgres@127.0.0.1:1/test',
+  aliasUrl: PG_URL.replace(/^postgres:/, 'postgresql:'),
   seesRowLocks: true,
   async create(options = {}) {
     const schema = uniqueName('cli');
@@ -141,6 +144,7 @@ export const mariadbDatabase: TestDatabase = {
   name: 'mariadb',
   url: MYSQL_URL,
   unreachableUrl: 'mysql://root@127.0.0.1:1/test',
+  aliasUrl: MYSQL_URL.replace(/^mysql:/, 'mariadb:'),
   seesRowLocks: false,
   async create(options = {}) {
     const database = uniqueName('cli');
