@@ -41,7 +41,7 @@ function outboxFor(options: OutboxTableOptions): Outbox {
  *
  * await db.transaction(async (tx) => {
  *   const [order] = await tx.insert(orders).values({ total: 42 }).returning();
- *   await addMessage(tx, { topic: 'orders', key: String(order.id), payload: { type: 'OrderPlaced', order } });
+ *   await addMessage(tx, { topic: 'orders', key: String(order!.id), payload: { type: 'OrderPlaced', order: order! } });
  * });
  * ```
  */

@@ -81,7 +81,12 @@ export function drizzleMigrations(options: OutboxTableOptions = {}): DrizzleMigr
 
 /**
  * The folder of SQL migrations shipped in this package, for `public.outbox_messages`, in
- * drizzle's `migrate()` format.
+ * drizzle's `migrate()` format. {@link outboxMigrations} pairs it with its own bookkeeping table.
+ *
+ * @example
+ * ```ts
+ * await migrate(db, { migrationsFolder, migrationsTable: '__troutbox_migrations' });
+ * ```
  */
 export const migrationsFolder: string = fileURLToPath(new URL('../drizzle', import.meta.url));
 
