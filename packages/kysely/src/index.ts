@@ -5,7 +5,12 @@
  * @packageDocumentation
  */
 export type { OutboxDialectName, OutboxDialectOptions, OutboxTableOptions } from './dialect.js';
-export { type KyselyLike, type KyselyTransactionLike, kyselyExecutor } from './executor.js';
+export {
+  type KyselyLike,
+  type KyselyTransactionBuilderLike,
+  type KyselyTransactionLike,
+  kyselyExecutor,
+} from './executor.js';
 export {
   type KyselyMigration,
   type KyselyMigrationProvider,
