@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createOutbox, createRelay, isOutboxError, pgClient, postgres } from '../src/index.js';
+import { createOutbox, createRelay, isOutboxError } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 import {
   createTestOutbox,
+  databases,
   gate,
   messages,
   observedStore,
   scriptedSender,
   type TestOutbox,
+  withinDeadline,
 } from './helpers.js';
 
 let db: TestOutbox | undefined;
@@ -16,25 +18,20 @@ afterEach(async () => {
   db = undefined;
 });
 
-describe('delivery', () => {
+describe.each(databases)('delivery on $label', (database) => {
   it('a running relay delivers committed messages and never one whose transaction rolled back', async () => {
-    db = await createTestOutbox();
+    db = await createTestOutbox(database);
     const store = observedStore(db.store);
     const sender = scriptedSender();
     const relay = createRelay({ store, sender, pollIntervalMs: 10 });
     await relay.start();
     try {
       // The relay looks (twice) while the row exists but is not committed, then it rolls back.
-      const client = await db.pool.connect();
-      try {
-        await client.query('BEGIN');
-        await store.add(pgClient(client), { topic: 'rolled-back', payload: { n: 0 } });
-        const seen = store.claims;
-        await waitFor(() => store.claims >= seen + 2, { message: 'two claims during the open transaction' });
-        await client.query('ROLLBACK');
-      } finally {
-        client.release();
-      }
+      const tx = await db.pool.begin();
+      await store.add(tx.executor, { topic: 'rolled-back', payload: { n: 0 } });
+      const seen = store.claims;
+      await waitFor(() => store.claims >= seen + 2, { message: 'two claims during the open transaction' });
+      await tx.rollback();
       await db.add(messages(10, 'committed'));
       await expect(
         db.store.db.transaction(async (tx) => {
@@ -54,59 +51,45 @@ describe('delivery', () => {
     expect(rows.every((r) => r.topic === 'committed' && r.status === 'sent')).toBe(true);
   });
 
-  it('adds 1,000 messages in one INSERT statement (and 25,000 in three)', async () => {
-    db = await createTestOutbox();
-    const outbox = createOutbox({ dialect: postgres({ schema: db.schema }) });
-    const client = await db.pool.connect();
+  it('adds 1,000 messages in one INSERT statement, and 25,000 in as few as the dialect allows', async () => {
+    db = await createTestOutbox(database);
+    const outbox = createOutbox({ dialect: db.dialect });
     // Count what reaches the driver itself, not only what passes through troutbox's executor.
     const seen: string[] = [];
-    const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<unknown>;
-    const counted = {
-      query: (text: string, values?: unknown[]) => {
-        seen.push(text.trim().split(/\s+/)[0]!.toUpperCase());
-        return query(text, values) as Promise<{ rows: unknown[]; rowCount: number | null }>;
-      },
-    };
-    try {
-      await client.query('BEGIN');
-      expect(await outbox.add(pgClient(counted), messages(1000))).toBe(1000);
-      await client.query('COMMIT');
-      expect(seen).toEqual(['INSERT']);
+    const observe = (sql: string) => seen.push(sql.trim().split(/\s+/)[0]!.toUpperCase());
+    let tx = await db.pool.begin(observe);
+    expect(await outbox.add(tx.executor, messages(1000))).toBe(1000);
+    await tx.commit();
+    expect(seen).toEqual(['INSERT']);
 
-      seen.length = 0;
-      await client.query('BEGIN');
-      expect(await outbox.add(pgClient(counted), messages(25_000))).toBe(25_000);
-      await client.query('COMMIT');
-      // 10,000 rows (60,000 parameters) per statement: PostgreSQL allows 65,535.
-      expect(seen).toEqual(['INSERT', 'INSERT', 'INSERT']);
-    } finally {
-      client.release();
-    }
-    const [count] = await db.sql<{ n: number }>('SELECT count(*)::int AS n FROM $table');
-    expect(count!.n).toBe(26_000);
+    seen.length = 0;
+    tx = await db.pool.begin(observe);
+    expect(await outbox.add(tx.executor, messages(25_000))).toBe(25_000);
+    await tx.commit();
+    // PostgreSQL: 10,000 rows (60,000 parameters) per statement, under its 65,535. MySQL: 1,000
+    // rows, well inside max_allowed_packet.
+    const perStatement = db.dialect.maxRowsPerInsert;
+    expect(perStatement).toBeGreaterThanOrEqual(1000);
+    expect(seen).toEqual(Array(Math.ceil(25_000 / perStatement)).fill('INSERT'));
+    expect(await db.count()).toBe(26_000);
   });
 
   it('onAdd → relay.wake() delivers a commit that lands after the wake-up, long before the poll interval', async () => {
-    db = await createTestOutbox();
+    db = await createTestOutbox(database);
     const store = observedStore(db.store);
     const sender = scriptedSender();
     const relay = createRelay({ store, sender, pollIntervalMs: 60_000 });
-    const outbox = createOutbox({ dialect: postgres({ schema: db.schema }), onAdd: () => relay.wake() });
+    const outbox = createOutbox({ dialect: db.dialect, onAdd: () => relay.wake() });
     await relay.start();
     try {
       // The first look finds nothing; the relay now sleeps for a minute unless woken.
       await waitFor(() => store.claims >= 1);
-      const client = await db.pool.connect();
-      try {
-        await client.query('BEGIN');
-        const before = store.claims;
-        await outbox.add(pgClient(client), { topic: 'woken', payload: 1 });
-        // onAdd runs before the commit: the relay looks at once and finds nothing yet.
-        await waitFor(() => store.claims > before, { message: 'a claim after the wake-up' });
-        await client.query('COMMIT');
-      } finally {
-        client.release();
-      }
+      const tx = await db.pool.begin();
+      const before = store.claims;
+      await outbox.add(tx.executor, { topic: 'woken', payload: 1 });
+      // onAdd runs before the commit: the relay looks at once and finds nothing yet.
+      await waitFor(() => store.claims > before, { message: 'a claim after the wake-up' });
+      await tx.commit();
       const started = Date.now();
       await waitFor(() => sender.deliveries.length === 1, { timeoutMs: 10_000 });
       expect(Date.now() - started).toBeLessThan(10_000);
@@ -117,7 +100,7 @@ describe('delivery', () => {
   });
 
   it('stop() during runOnce() lets the batch finish, then runOnce returns and claims no more', async () => {
-    db = await createTestOutbox();
+    db = await createTestOutbox(database);
     await db.add(messages(25));
     const held = gate();
     const called = gate();
@@ -147,7 +130,7 @@ describe('delivery', () => {
   });
 
   it('stop() with a deadline aborts a runOnce() send that hangs and records the batch', async () => {
-    db = await createTestOutbox();
+    db = await createTestOutbox(database);
     await db.add(messages(3));
     const called = gate();
     let aborted = false;
@@ -170,5 +153,97 @@ describe('delivery', () => {
     const pending = await db.store.list({ status: 'pending' });
     expect(pending.map((m) => m.attempts)).toEqual([1, 1, 1]);
     expect(pending[0]!.lastError).toContain('relay stopped');
+  });
+  it('a scheduled message is not claimed before availableAt, whatever the session and driver time zones', async () => {
+    // Both the driver and the session think in +05:00; stored times must not move by five hours.
+    db = await createTestOutbox(database, { pool: { timeZone: '+05:00' } });
+    const now = await db.now();
+    const due = new Date(now - 60 * 60_000);
+    const later = new Date(now + 700);
+    await db.add([
+      { topic: 'due', payload: 1, availableAt: due },
+      { topic: 'later', payload: 2, availableAt: later },
+    ]);
+    const stored = await db.store.list({ status: 'pending' });
+    expect(stored.map((m) => m.availableAt.toISOString())).toEqual([due.toISOString(), later.toISOString()]);
+    for (const m of stored) expect(Math.abs(m.createdAt.getTime() - now)).toBeLessThan(10_000);
+
+    // A shift either way would make the first claim take both (or neither).
+    const first = await db.store.transaction(async (tx) => {
+      const batch = await db!.store.claim(tx, 10);
+      await db!.store.markSent(
+        tx,
+        batch.map((m) => m.id),
+      );
+      return batch;
+    });
+    expect(first.map((m) => m.topic)).toEqual(['due']);
+
+    const claimedAt: number[] = [];
+    const sender = scriptedSender(async () => {
+      claimedAt.push(await db!.now());
+      return { status: 'sent' };
+    });
+    const relay = createRelay({ store: db.store, sender, pollIntervalMs: 20 });
+    await relay.start();
+    try {
+      await waitFor(() => sender.deliveries.length === 1, { message: 'the scheduled message' });
+    } finally {
+      await relay.stop();
+    }
+    expect(sender.deliveries[0]!.topic).toBe('later');
+    expect(claimedAt[0]).toBeGreaterThanOrEqual(later.getTime());
+    const [sent] = await db.store.list({ status: 'sent', topic: 'later' });
+    expect(sent!.sentAt!.getTime()).toBeGreaterThanOrEqual(later.getTime());
+    expect(Math.abs(sent!.sentAt!.getTime() - claimedAt[0]!)).toBeLessThan(10_000);
+  });
+
+  it('a producer inserts and commits while a relay holds a claimed batch in a slow send', async () => {
+    // On InnoDB a locking claim at REPEATABLE READ also locks the gaps around the rows it reads,
+    // which would block these inserts until the batch commits; the relay claims at READ COMMITTED.
+    db = await createTestOutbox(database);
+    await db.add(messages(5, 'claimed'));
+    const inSender = gate();
+    const release = gate();
+    const sender = scriptedSender(async () => {
+      inSender.open();
+      await release.promise;
+      return { status: 'sent' };
+    });
+    const relay = createRelay({
+      store: db.store,
+      sender,
+      batchSize: 100,
+      concurrency: 1,
+      pollIntervalMs: 20,
+    });
+    const outbox = createOutbox({ dialect: db.dialect });
+    await relay.start();
+    try {
+      await inSender.promise;
+      const now = await db.now();
+      const producing = (async () => {
+        const tx = await db!.pool.begin();
+        try {
+          // Before, among and after the claimed rows in the claim index's order.
+          await outbox.add(tx.executor, [
+            { topic: 'produced', payload: 1, availableAt: new Date(now - 60_000) },
+            { topic: 'produced', payload: 2 },
+            { topic: 'produced', payload: 3, availableAt: new Date(now + 3_600_000) },
+          ]);
+        } catch (error) {
+          await tx.rollback();
+          throw error;
+        }
+        await tx.commit();
+      })();
+      await expect(withinDeadline(producing, 5000, 'the producer to commit')).resolves.toBeUndefined();
+      expect(sender.calls).toBe(1);
+      expect(release.opened).toBe(false);
+    } finally {
+      release.open();
+      await relay.stop();
+    }
+    expect(await db.count("topic = 'produced'")).toBe(3);
   });
 });

@@ -3,14 +3,11 @@ import {
   type BatchEvent,
   createRelay,
   type OutboxMessage,
-  pgPool,
-  postgres,
   type RelayEventMap,
-  SqlMessageStore,
   TypedEmitter,
 } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
-import { createTestOutbox, scriptedSender, type TestOutbox } from './helpers.js';
+import { createTestOutbox, databases, scriptedSender, type TestOutbox } from './helpers.js';
 
 let db: TestOutbox | undefined;
 afterEach(async () => {
@@ -18,9 +15,9 @@ afterEach(async () => {
   db = undefined;
 });
 
-describe('relay events', () => {
+describe.each(databases)('relay events on $label', (database) => {
   it('batch, sent, retry and dead carry the right data and fire after the commit', async () => {
-    db = await createTestOutbox({ prefix: 'events' });
+    db = await createTestOutbox(database, { prefix: 'events' });
     await db.add([
       { topic: 'ok', payload: 1 },
       { topic: 'flaky', payload: 2 },
@@ -42,9 +39,7 @@ describe('relay events', () => {
     // Each listener reads the row from another connection the moment it fires: what it sees
     // is committed state.
     const look = (id: string) =>
-      db!.sql<{ status: string; attempts: number }>('SELECT status, attempts FROM $table WHERE id = $1', [
-        id,
-      ]);
+      db!.sql<{ status: string; attempts: number }>('SELECT status, attempts FROM $table WHERE id = ?', [id]);
     const checks: Promise<unknown>[] = [];
     const events: { name: keyof RelayEventMap; event: unknown }[] = [];
     relay.on('sent', (e) => {
@@ -86,7 +81,7 @@ describe('relay events', () => {
   });
 
   it('a throwing listener never breaks the loop; it is reported as an error event and to onError', async () => {
-    db = await createTestOutbox({ prefix: 'events' });
+    db = await createTestOutbox(database, { prefix: 'events' });
     const reported: { error: unknown; operation: string }[] = [];
     const relay = createRelay({
       store: db.store,
@@ -126,10 +121,9 @@ describe('relay events', () => {
   });
 
   it('a database error is an error event (operation batch); the relay carries on once the table exists', async () => {
-    db = await createTestOutbox({ prefix: 'events' });
+    db = await createTestOutbox(database, { prefix: 'events' });
     // A store on a table that does not exist yet: every claim fails.
-    const dialect = postgres({ schema: db.schema, table: 'late_table' });
-    const store = new SqlMessageStore({ dialect, db: pgPool(db.pool) });
+    const store = db.storeFor('late_table');
     const sender = scriptedSender();
     const relay = createRelay({ store, sender, errorDelayMs: 5, pollIntervalMs: 5 });
     const errors: { error: unknown; operation: string }[] = [];
@@ -138,7 +132,8 @@ describe('relay events', () => {
     try {
       await waitFor(() => errors.length >= 2, { message: 'claims failing' });
       expect(errors[0]!.operation).toBe('batch');
-      expect(String(errors[0]!.error)).toContain('does not exist');
+      // PostgreSQL: relation … does not exist; MySQL: Table '…' doesn't exist.
+      expect(String(errors[0]!.error)).toMatch(/late_table.* (does not|doesn't) exist/);
       await store.migrate();
       await store.db.transaction((tx) => store.add(tx, { topic: 'after', payload: 1 }));
       await waitFor(() => sender.deliveries.length === 1);
@@ -148,7 +143,7 @@ describe('relay events', () => {
   });
 
   it('on() returns an unsubscribe; off() removes a listener', async () => {
-    db = await createTestOutbox({ prefix: 'events' });
+    db = await createTestOutbox(database, { prefix: 'events' });
     await db.add([
       { topic: 'a', payload: 1 },
       { topic: 'b', payload: 2 },

@@ -1,67 +1,96 @@
-import pg from 'pg';
-import type { Executor, MessageStore, OutboxMessage, SendContext, Sender, SendResult } from '../src/index.js';
-import { pgPool, postgres, SqlMessageStore } from '../src/index.js';
+import type {
+  Dialect,
+  Executor,
+  MessageStore,
+  OutboxMessage,
+  SendContext,
+  Sender,
+  SendResult,
+} from '../src/index.js';
+import { SqlMessageStore } from '../src/index.js';
 import { uniqueName } from '../src/testing/index.js';
+import type { PoolOptions, TestDatabase, TestPool } from './databases.js';
 
-export const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export { databases, type TestDatabase, type TestPool } from './databases.js';
 
-/** One outbox table in its own schema, on its own pool; `close()` drops the schema and ends the pool. */
+/** One outbox table in its own schema (database on MySQL), on its own pool; `close()` drops it all. */
 export interface TestOutbox {
-  readonly schema: string;
-  readonly pool: pg.Pool;
+  readonly database: TestDatabase;
+  /** The schema (PostgreSQL) or database (MySQL) of the table. */
+  readonly namespace: string;
+  readonly dialect: Dialect;
+  readonly pool: TestPool;
   readonly store: SqlMessageStore;
-  /** Run SQL on the test's pool (for assertions), with the schema on the search path. */
-  sql<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>;
+  /** Run SQL (`?` placeholders, `$table` for the outbox table) on the test's pool. */
+  sql<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Rows of the outbox table, optionally `WHERE <where>`. */
+  count(where?: string, params?: readonly unknown[]): Promise<number>;
   /** Write messages in a committed transaction. */
   add(messages: Parameters<MessageStore['add']>[1]): Promise<number>;
   /** Ids of every message in the table, in id order. */
-  ids(): Promise<string[]>;
-  /** A second pool on the same table, as a second relay process would have. */
-  newStore(poolConfig?: pg.PoolConfig): { store: SqlMessageStore; pool: pg.Pool };
+  ids(where?: string): Promise<string[]>;
+  /** The database's clock, in ms. */
+  now(): Promise<number>;
+  /** A store on another pool on the same table, as a second relay process would have. */
+  newStore(options?: PoolOptions): { store: SqlMessageStore; pool: TestPool };
+  /** A store on the test's pool for another table in the same namespace (not migrated). */
+  storeFor(table: string): SqlMessageStore;
   close(): Promise<void>;
 }
 
 export async function createTestOutbox(
-  options: { prefix?: string; pool?: pg.PoolConfig; table?: string } = {},
+  database: TestDatabase,
+  options: { prefix?: string; pool?: PoolOptions; table?: string } = {},
 ): Promise<TestOutbox> {
-  const schema = uniqueName(options.prefix ?? 'core');
-  const dialect = postgres({ schema, ...(options.table ? { table: options.table } : {}) });
-  const pools: pg.Pool[] = [];
-  const makePool = (config: pg.PoolConfig = {}) => {
-    const pool = new pg.Pool({ connectionString: url, max: 4, ...config });
-    pools.push(pool);
-    return pool;
+  const namespace = uniqueName(options.prefix ?? 'core');
+  const dialect = database.dialect(namespace, options.table);
+  const pools: TestPool[] = [];
+  const connect = (config?: PoolOptions) => {
+    const p = database.connect({ connections: 4, ...config });
+    pools.push(p);
+    return p;
   };
-  const pool = makePool(options.pool);
-  const store = new SqlMessageStore({ dialect, db: pgPool(pool) });
+  const pool = connect(options.pool);
+  const store = new SqlMessageStore({ dialect, db: pool.db });
   await store.migrate();
-  const table = dialect.tableName;
+  const sql: TestOutbox['sql'] = (text, params) =>
+    pool.sql(text.replaceAll('$table', dialect.tableName), params);
   return {
-    schema,
+    database,
+    namespace,
+    dialect,
     pool,
     store,
-    async sql(text, params) {
-      const { rows } = await pool.query(text.replaceAll('$table', table), params);
-      return rows;
+    sql,
+    async count(where, params) {
+      const [row] = await sql<{ n: unknown }>(
+        `SELECT COUNT(*) AS n FROM $table${where ? ` WHERE ${where}` : ''}`,
+        params,
+      );
+      return Number(row!.n);
     },
     add: (messages) => store.db.transaction((tx) => store.add(tx, messages)),
-    async ids() {
-      const { rows } = await pool.query<{ id: string }>(`SELECT id::text AS id FROM ${table} ORDER BY id`);
-      return rows.map((r) => r.id);
+    async ids(where) {
+      const rows = await sql<{ id: unknown }>(
+        `SELECT id FROM $table${where ? ` WHERE ${where}` : ''} ORDER BY id`,
+      );
+      return rows.map((r) => String(r.id));
     },
+    now: () => database.now(pool),
     newStore(config) {
-      const p = makePool(config);
-      return { pool: p, store: new SqlMessageStore({ dialect, db: pgPool(p) }) };
+      const p = connect(config);
+      return { pool: p, store: new SqlMessageStore({ dialect, db: p.db }) };
     },
+    storeFor: (table) => new SqlMessageStore({ dialect: database.dialect(namespace, table), db: pool.db }),
     async close() {
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
+      // Pools first: on MySQL a session still holding a table's metadata lock would block the drop.
+      await Promise.all(pools.map((p) => p.end()));
+      const admin = database.connect({ connections: 1 });
       try {
-        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await database.dropNamespace(admin, namespace);
       } finally {
         await admin.end();
       }
-      await Promise.all(pools.map((p) => (p.ended ? undefined : p.end())));
     },
   };
 }
@@ -157,4 +186,17 @@ export function scriptedSender(
 /** Messages `count` long, with `topic` and their index as payload. */
 export function messages(count: number, topic = 't') {
   return Array.from({ length: count }, (_, i) => ({ topic, key: `k${i % 10}`, payload: { i } }));
+}
+
+/** `promise`, or a rejection if it has not settled within `ms` (a deadline, not a wait). */
+export async function withinDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BatchEvent, createRelay, isOutboxError, type OutboxMessage } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
-import { createTestOutbox, messages, scriptedSender, type TestOutbox } from './helpers.js';
+import { createTestOutbox, databases, messages, scriptedSender, type TestOutbox } from './helpers.js';
 
 let db: TestOutbox | undefined;
 afterEach(async () => {
@@ -9,12 +9,9 @@ afterEach(async () => {
   db = undefined;
 });
 
-const dbNow = async (t: TestOutbox) =>
-  (await t.sql<{ now: Date }>('SELECT clock_timestamp() AS now'))[0]!.now.getTime();
-
-describe('retry and dead letters', () => {
+describe.each(databases)('retry and dead letters on $label', (database) => {
   it('delays grow with jitter, maxAttempts is respected, and dead carries the last error', async () => {
-    db = await createTestOutbox({ prefix: 'retry' });
+    db = await createTestOutbox(database, { prefix: 'retry' });
     const count = 12;
     const maxAttempts = 5;
     await db.add(messages(count));
@@ -77,7 +74,7 @@ describe('retry and dead letters', () => {
   });
 
   it('a retry moves available_at forward by the delay, counted from the failure', async () => {
-    db = await createTestOutbox({ prefix: 'retry' });
+    db = await createTestOutbox(database, { prefix: 'retry' });
     await db.add(messages(5));
     const relay = createRelay({
       store: db.store,
@@ -86,9 +83,9 @@ describe('retry and dead letters', () => {
     });
     const delays = new Map<string, number>();
     relay.on('retry', ({ message, delayMs }) => delays.set(message.id, delayMs));
-    const before = await dbNow(db);
+    const before = await db.now();
     expect(await relay.runOnce()).toMatchObject({ batches: 1, retried: 5 });
-    const after = await dbNow(db);
+    const after = await db.now();
     for (const m of await db.store.list({ status: 'pending' })) {
       const delay = delays.get(m.id)!;
       expect(delay).toBeGreaterThanOrEqual(30_000);
@@ -103,16 +100,16 @@ describe('retry and dead letters', () => {
   });
 
   it('a slow send does not eat into the retry delay (available_at counts from the failure, not the claim)', async () => {
-    db = await createTestOutbox({ prefix: 'retry' });
+    db = await createTestOutbox(database, { prefix: 'retry' });
     await db.add({ topic: 'slow', payload: 1 });
     let failedAfter = 0;
     const relay = createRelay({
       store: db.store,
       sender: scriptedSender(async () => {
-        const claimedBy = await dbNow(db!);
+        const claimedBy = await db!.now();
         // The broker takes 300 ms to say no, then asks for 200 ms.
-        await waitFor(async () => (await dbNow(db!)) >= claimedBy + 300, { intervalMs: 20 });
-        failedAfter = await dbNow(db!);
+        await waitFor(async () => (await db!.now()) >= claimedBy + 300, { intervalMs: 20 });
+        failedAfter = await db!.now();
         return { status: 'retry', error: 'slow no', retryAfterMs: 200 };
       }),
     });
@@ -123,7 +120,7 @@ describe('retry and dead letters', () => {
   });
 
   it('requeueDead brings a dead message back and it is delivered', async () => {
-    db = await createTestOutbox({ prefix: 'retry' });
+    db = await createTestOutbox(database, { prefix: 'retry' });
     await db.add([
       { topic: 'bad', payload: 1 },
       { topic: 'good', payload: 2 },
@@ -155,7 +152,7 @@ describe('retry and dead letters', () => {
   });
 
   it('a poison message goes dead without delaying the others', async () => {
-    db = await createTestOutbox({ prefix: 'poison' });
+    db = await createTestOutbox(database, { prefix: 'poison' });
     const batch = messages(49, 'good');
     batch.splice(20, 0, { topic: 'poison', key: 'k0', payload: { i: -1 } });
     await db.add(batch);
@@ -191,7 +188,7 @@ describe('retry and dead letters', () => {
   });
 
   it('a sender that never settles: every message of the batch gets one attempt and SEND_TIMEOUT', async () => {
-    db = await createTestOutbox({ prefix: 'timeout' });
+    db = await createTestOutbox(database, { prefix: 'timeout' });
     await db.add(messages(7));
     const signals: AbortSignal[] = [];
     const relay = createRelay({
@@ -221,7 +218,7 @@ describe('retry and dead letters', () => {
   });
 
   it('a sender that throws, or breaks its contract, costs each message one attempt and is never taken as sent', async () => {
-    db = await createTestOutbox({ prefix: 'contract' });
+    db = await createTestOutbox(database, { prefix: 'contract' });
     await db.add(messages(4));
     let call = 0;
     const relay = createRelay({

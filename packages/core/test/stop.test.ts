@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRelay, isOutboxError, postgres, SqlMessageStore } from '../src/index.js';
+import { createRelay, isOutboxError } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 import {
   createTestOutbox,
+  databases,
   gate,
   messages,
   observedStore,
@@ -16,9 +17,9 @@ afterEach(async () => {
   db = undefined;
 });
 
-describe('stop()', () => {
+describe.each(databases)('stop() on $label', (database) => {
   it('drains: every claimed batch is finished and recorded, none is left locked or half-done', async () => {
-    db = await createTestOutbox({ prefix: 'stop' });
+    db = await createTestOutbox(database, { prefix: 'stop' });
     await db.add(messages(1000));
     const held = gate();
     const sender = scriptedSender(async () => {
@@ -36,8 +37,7 @@ describe('stop()', () => {
     // The three in-flight batches were sent and recorded; nothing else was claimed.
     expect(sender.deliveries).toHaveLength(300);
     const claimed = new Set(sender.deliveries.map((m) => m.id));
-    const sent = await db.sql<{ id: string }>(`SELECT id::text AS id FROM $table WHERE status = 'sent'`);
-    expect(new Set(sent.map((r) => r.id))).toEqual(claimed);
+    expect(new Set(await db.ids("status = 'sent'"))).toEqual(claimed);
     expect(await db.store.stats()).toMatchObject({ pending: 700, sent: 300, dead: 0 });
     // No lock is left behind: another claimer gets all the rest.
     const rest = await db.store.db.transaction((tx) => db!.store.claim(tx, 10_000));
@@ -45,7 +45,7 @@ describe('stop()', () => {
   });
 
   it('with a short deadline aborts a hanging send, records the batch as a retry, and resolves', async () => {
-    db = await createTestOutbox({ prefix: 'stop' });
+    db = await createTestOutbox(database, { prefix: 'stop' });
     await db.add(messages(5));
     const signals: AbortSignal[] = [];
     const relay = createRelay({
@@ -70,7 +70,7 @@ describe('stop()', () => {
   });
 
   it('a stopped relay claims nothing, even when woken', async () => {
-    db = await createTestOutbox({ prefix: 'stop' });
+    db = await createTestOutbox(database, { prefix: 'stop' });
     const store = observedStore(db.store);
     const sender = scriptedSender();
     const relay = createRelay({ store, sender, pollIntervalMs: 5 });
@@ -81,9 +81,7 @@ describe('stop()', () => {
     await db.add(messages(10));
     relay.wake();
     // A witness relay on another table, polling as fast, shows time passing for several polls.
-    const witnessStore = observedStore(
-      new SqlMessageStore({ dialect: postgres({ schema: db.schema, table: 'witness' }), db: db.store.db }),
-    );
+    const witnessStore = observedStore(db.storeFor('witness'));
     await witnessStore.migrate();
     const witness = createRelay({ store: witnessStore, sender: scriptedSender(), pollIntervalMs: 5 });
     await witness.start();
@@ -98,7 +96,7 @@ describe('stop()', () => {
   });
 
   it('concurrent stop() calls share one drain; start() while stopping is refused; start() after stop works', async () => {
-    db = await createTestOutbox({ prefix: 'stop' });
+    db = await createTestOutbox(database, { prefix: 'stop' });
     await db.add(messages(3));
     const held = gate();
     const sender = scriptedSender(async () => {
@@ -126,7 +124,7 @@ describe('stop()', () => {
   });
 
   it('stop() on a relay that never started resolves at once and leaves it stopped', async () => {
-    db = await createTestOutbox({ prefix: 'stop' });
+    db = await createTestOutbox(database, { prefix: 'stop' });
     const relay = createRelay({ store: db.store, sender: scriptedSender() });
     expect(relay.state).toBe('idle');
     await relay.stop();

@@ -21,14 +21,13 @@ import {
   formatTraceparent,
   type MessageStore,
   parseTraceparent,
-  pgClient,
   relayTelemetry,
   retry,
   sent,
   withTraceContext,
 } from '../src/index.js';
 import { recordingSender, waitFor } from '../src/testing/index.js';
-import { createTestOutbox, type TestOutbox } from './helpers.js';
+import { createTestOutbox, databases, type TestOutbox } from './helpers.js';
 
 class TestReader extends MetricReader {
   constructor() {
@@ -69,11 +68,11 @@ function instruments() {
 
 const contextManager = new AsyncLocalStorageContextManager();
 
-describe('telemetry', () => {
+describe.each(databases)('telemetry on $label', (database) => {
   let t: TestOutbox;
   beforeAll(async () => {
     context.setGlobalContextManager(contextManager.enable());
-    t = await createTestOutbox({ prefix: 'otel' });
+    t = await createTestOutbox(database, { prefix: 'otel' });
   });
   afterAll(async () => {
     await t.close();
@@ -143,7 +142,7 @@ describe('telemetry', () => {
     const latency = await metric('outbox_delivery_latency');
     const points = latency!.dataPoints as DataPoint<{ count: number }>[];
     expect(points.reduce((a, p) => a + p.value.count, 0)).toBe(sentTotal);
-    expect(points[0]!.attributes['db.system']).toBe('postgresql');
+    expect(points[0]!.attributes['db.system']).toBe(database.otelSystem);
     const batches = await metric('outbox_batch_duration');
     expect((batches!.dataPoints as DataPoint<{ count: number }>[])[0]!.value.count).toBeGreaterThanOrEqual(3);
   });
@@ -189,14 +188,12 @@ describe('telemetry', () => {
     let producer!: SpanContext;
     await tracer.startActiveSpan('POST /orders', async (span) => {
       producer = span.spanContext();
-      const client = await t.pool.connect();
       try {
-        await client.query('BEGIN');
-        await outbox.add(pgClient(client), { topic: 'traced', key: 'o-1', payload: { id: 1 } });
-        await outbox.add(pgClient(client), { topic: 'traced', payload: 2, headers: { traceparent: 'own' } });
-        await client.query('COMMIT');
+        const tx = await t.pool.begin();
+        await outbox.add(tx.executor, { topic: 'traced', key: 'o-1', payload: { id: 1 } });
+        await outbox.add(tx.executor, { topic: 'traced', payload: 2, headers: { traceparent: 'own' } });
+        await tx.commit();
       } finally {
-        client.release();
         span.end();
       }
     });
@@ -243,7 +240,13 @@ describe('telemetry', () => {
     const { meter, metric } = instruments();
     await t.add({ topic: 'gauge', payload: 1 });
     let queries = 0;
-    const counted = { system: t.store.system, stats: () => (queries++, t.store.stats()) };
+    const counted = {
+      system: t.store.system,
+      stats: () => {
+        queries++;
+        return t.store.stats();
+      },
+    };
     const stop = backlogGauges(counted, { meter, intervalMs: 60_000 });
     try {
       await waitFor(async () => {

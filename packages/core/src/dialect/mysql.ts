@@ -39,6 +39,12 @@ function bytesParam(bytes: Uint8Array): Uint8Array {
   return B.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+function checkVersion(value: unknown, what: string, min: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new OutboxError('INVALID_OPTION', `${what} must be an integer ≥ ${min}, got ${String(value)}`);
+  }
+}
+
 /**
  * The MySQL 8.0+ and MariaDB 10.6+ dialect. Both have `FOR UPDATE SKIP LOCKED` and `JSON_TABLE`;
  * neither has LISTEN/NOTIFY, so relays poll (and can be woken in-process).
@@ -246,7 +252,8 @@ SET
     migrations: () => migrations,
 
     async migrate(db: TransactionalExecutor, opts: { to?: number } = {}): Promise<MigrateResult> {
-      const target = opts.to ?? latest;
+      const target = opts?.to ?? latest;
+      checkVersion(target, 'migrate({ to })', 1);
       try {
         return await locked(db, async (conn) => {
           const done = await appliedVersions(conn);
@@ -278,18 +285,26 @@ SET
     },
 
     async rollback(db: TransactionalExecutor, opts: { to: number }): Promise<MigrateResult> {
-      return locked(db, async (conn) => {
-        const done = await appliedVersions(conn);
-        const undone: number[] = [];
-        for (const m of [...migrations].reverse()) {
-          if (m.version <= opts.to || !done.has(m.version)) continue;
-          for (const sql of m.down) await conn.query(sql);
-          await conn.query(`DELETE FROM ${migrationsTable} WHERE version = ?`, [m.version]);
-          undone.push(m.version);
-        }
-        const left = [...done].filter((v) => !undone.includes(v));
-        return { applied: undone, version: Math.max(0, ...left) };
-      });
+      checkVersion(opts?.to, 'rollback({ to })', 0);
+      try {
+        return await locked(db, async (conn) => {
+          const done = await appliedVersions(conn);
+          const undone: number[] = [];
+          for (const m of [...migrations].reverse()) {
+            if (m.version <= opts.to || !done.has(m.version)) continue;
+            for (const sql of m.down) await conn.query(sql);
+            await conn.query(`DELETE FROM ${migrationsTable} WHERE version = ?`, [m.version]);
+            undone.push(m.version);
+          }
+          const left = [...done].filter((v) => !undone.includes(v));
+          return { applied: undone, version: Math.max(0, ...left) };
+        });
+      } catch (cause) {
+        if (cause instanceof OutboxError) throw cause;
+        throw new OutboxError('MIGRATION_FAILED', `rolling back ${t} failed: ${(cause as Error).message}`, {
+          cause,
+        });
+      }
     },
   };
 }
