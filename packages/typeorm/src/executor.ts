@@ -1,13 +1,27 @@
-import { type Executor, OutboxError, type QueryResult, type TransactionalExecutor } from '@troutbox/core';
-import type { DataSourceLike, EntityManagerLike, QueryRunnerLike } from './handles.js';
+import {
+  type Executor,
+  type IsolationLevel,
+  OutboxError,
+  type QueryResult,
+  type TransactionalExecutor,
+  type TransactionOptions,
+} from '@troutbox/core';
+import type {
+  DataSourceLike,
+  EntityManagerLike,
+  QueryRunnerLike,
+  TransactionIsolationLevel,
+} from './handles.js';
 
 /**
  * An executor on a TypeORM query runner: every statement runs on that runner's connection, so
  * inside its transaction when one is open.
  *
- * TypeORM's plain `query()` answers `[rows, count]` for UPDATE and DELETE on PostgreSQL and
- * the rows otherwise; the structured form (`useStructuredResult`) gives rows and the affected
- * count on every driver, which is what the store needs.
+ * TypeORM's plain `query()` answers differently per driver (on PostgreSQL `[rows, count]` for
+ * UPDATE and DELETE, on MySQL a `ResultSetHeader` with `affectedRows`); the structured form
+ * (`useStructuredResult`) gives the rows and the affected count on every driver, which is what
+ * the store needs. SQL and values pass through untouched: placeholders are the dialect's own
+ * (`$1` on PostgreSQL, `?` on MySQL).
  *
  * @example
  * ```ts
@@ -30,6 +44,24 @@ export function queryRunnerExecutor(queryRunner: QueryRunnerLike): Executor {
   };
 }
 
+const LEVELS: Record<IsolationLevel, TransactionIsolationLevel> = {
+  'read committed': 'READ COMMITTED',
+  'repeatable read': 'REPEATABLE READ',
+  serializable: 'SERIALIZABLE',
+};
+
+function isolationLevel(options: TransactionOptions | undefined): TransactionIsolationLevel | undefined {
+  if (options?.isolationLevel === undefined) return undefined;
+  const level = LEVELS[options.isolationLevel];
+  if (!level) {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      `unknown isolation level ${JSON.stringify(options.isolationLevel)} (expected one of: ${Object.keys(LEVELS).join(', ')})`,
+    );
+  }
+  return level;
+}
+
 async function withRunner<T>(dataSource: DataSourceLike, fn: (runner: QueryRunnerLike) => Promise<T>) {
   const runner = dataSource.createQueryRunner('master');
   try {
@@ -43,6 +75,11 @@ async function withRunner<T>(dataSource: DataSourceLike, fn: (runner: QueryRunne
  * A transactional executor on a TypeORM `DataSource`, for the relay and the admin API: each
  * transaction takes a query runner from TypeORM's pool, so a TypeORM app needs no second
  * driver or pool for the relay.
+ *
+ * `transaction(fn, { isolationLevel })` opens the transaction at that level through TypeORM's
+ * `startTransaction(level)`. The store asks for its dialect's `relayIsolationLevel`: READ
+ * COMMITTED on MySQL, where InnoDB's default REPEATABLE READ would make the claim lock index
+ * gaps and block producers' inserts while a batch is being sent.
  *
  * @example
  * ```ts
@@ -59,10 +96,12 @@ export function typeormExecutor(dataSource: DataSourceLike): TransactionalExecut
     query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
       return withRunner(dataSource, (runner) => queryRunnerExecutor(runner).query<Row>(sql, params));
     },
-    transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
+      // Checked before a connection is taken: a bad level fails without touching the pool.
+      const level = isolationLevel(options);
       return withRunner(dataSource, async (runner) => {
         await runner.connect();
-        await runner.startTransaction();
+        await (level ? runner.startTransaction(level) : runner.startTransaction());
         try {
           const result = await fn(queryRunnerExecutor(runner));
           await runner.commitTransaction();

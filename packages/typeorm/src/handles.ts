@@ -13,11 +13,15 @@ export interface QueryRunnerLike {
     useStructuredResult: true,
   ): Promise<StructuredResultLike>;
   connect(): Promise<unknown>;
-  startTransaction(): Promise<void>;
+  /** TypeORM sets the level for this transaction only (PostgreSQL and MySQL alike). */
+  startTransaction(isolationLevel?: TransactionIsolationLevel): Promise<void>;
   commitTransaction(): Promise<void>;
   rollbackTransaction(): Promise<void>;
   release(): Promise<void>;
 }
+
+/** The isolation levels troutbox asks TypeORM for, in TypeORM's spelling. */
+export type TransactionIsolationLevel = 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
 
 /** TypeORM's `QueryResult`: the rows and the number of rows a statement changed. */
 export interface StructuredResultLike {

@@ -14,7 +14,13 @@ export {
   outboxMessageEntity,
 } from './entity.js';
 export { entityManagerExecutor, queryRunnerExecutor, typeormExecutor } from './executor.js';
-export type { DataSourceLike, EntityManagerLike, QueryRunnerLike, StructuredResultLike } from './handles.js';
+export type {
+  DataSourceLike,
+  EntityManagerLike,
+  QueryRunnerLike,
+  StructuredResultLike,
+  TransactionIsolationLevel,
+} from './handles.js';
 export {
   createOutboxMigrations,
   type OutboxMigration,

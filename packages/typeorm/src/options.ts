@@ -2,6 +2,7 @@ import {
   createOutbox,
   type Dialect,
   type MessageLimits,
+  mysql,
   type Outbox,
   OutboxError,
   postgres,
@@ -18,20 +19,26 @@ import {
  * ```
  */
 export interface TypeormOutboxOptions {
-  /** Schema of the outbox table. @defaultValue `'public'` */
+  /** PostgreSQL: schema of the outbox table. @defaultValue `'public'` */
   schema?: string;
+  /**
+   * MySQL / MariaDB: database of the outbox table (TypeORM's `database`, as on an entity).
+   * @defaultValue the connection's current database
+   */
+  database?: string;
   /** Name of the outbox table. @defaultValue `'outbox_messages'` */
   table?: string;
   /** Limits checked before anything is written. @defaultValue core's `defaultMessageLimits` */
   limits?: Partial<MessageLimits>;
   /**
    * The dialect to write with, instead of the one picked from the data source's `type`
-   * (`postgres` → `postgres({ schema, table })`). `schema` and `table` are then ignored.
+   * (`postgres` → `postgres({ schema, table })`, `mysql` / `mariadb` → `mysql({ database, table })`).
+   * `schema`, `database` and `table` are then ignored.
    */
   dialect?: Dialect;
 }
 
-const KNOWN = ['schema', 'table', 'limits', 'dialect'];
+const KNOWN = ['schema', 'database', 'table', 'limits', 'dialect'];
 
 /** Check options once, up front, so a bad name fails at start-up rather than on the first save. */
 export function checkOptions<O extends TypeormOutboxOptions>(
@@ -49,7 +56,14 @@ export function checkOptions<O extends TypeormOutboxOptions>(
     }
   }
   if (options.schema !== undefined) validateIdentifier(options.schema, 'schema');
+  if (options.database !== undefined) validateIdentifier(options.database, 'database', 64);
   if (options.table !== undefined) validateIdentifier(options.table, 'table');
+  if (options.schema !== undefined && options.database !== undefined) {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      `${where}: give \`schema\` (PostgreSQL) or \`database\` (MySQL), not both`,
+    );
+  }
   if (options.dialect !== undefined && typeof options.dialect?.insert !== 'function') {
     throw new OutboxError('INVALID_OPTION', `${where}: dialect must be a troutbox Dialect (postgres(), …)`);
   }
@@ -57,31 +71,50 @@ export function checkOptions<O extends TypeormOutboxOptions>(
   return Object.freeze({ ...options });
 }
 
+/** The TypeORM data source types of each database this package speaks. */
+const POSTGRES_TYPES = ['postgres', 'aurora-postgres'];
+const MYSQL_TYPES = ['mysql', 'mariadb', 'aurora-mysql'];
+
 /**
- * The dialect for a TypeORM data source `type`. The one place that knows which databases this
- * package speaks: a MySQL dialect slots in here as another case.
+ * The dialect for a TypeORM data source `type`: `postgres` (and `aurora-postgres`) →
+ * `postgres({ schema, table })`; `mysql`, `mariadb` (and `aurora-mysql`) →
+ * `mysql({ database, table })`. The one place that knows which databases this package speaks;
+ * everything else asks the dialect (`name`, `capabilities`).
  *
  * @example
  * ```ts
  * const store = new SqlMessageStore({
- *   dialect: dialectFor(dataSource.options.type, { schema: 'app' }),
+ *   dialect: dialectFor(dataSource.options.type, { database: 'app' }),
  *   db: typeormExecutor(dataSource),
  * });
  * ```
- * @throws OutboxError `INVALID_OPTION` for a driver this package does not support yet
+ * @throws OutboxError `INVALID_OPTION` for a driver this package does not support, or a
+ * `schema` on MySQL / a `database` on PostgreSQL (the table would silently land elsewhere)
  */
 export function dialectFor(type: string, options: TypeormOutboxOptions): Dialect {
   if (options.dialect) return options.dialect;
-  switch (type) {
-    case 'postgres':
-    case 'aurora-postgres':
-      return postgres({ schema: options.schema, table: options.table });
-    default:
+  if (POSTGRES_TYPES.includes(type)) {
+    if (options.database !== undefined) {
       throw new OutboxError(
         'INVALID_OPTION',
-        `@troutbox/typeorm does not support the TypeORM driver "${type}" yet (supported: postgres)`,
+        `on PostgreSQL the outbox table lives in a schema: use \`schema\`, not \`database\` ("${options.database}")`,
       );
+    }
+    return postgres({ schema: options.schema, table: options.table });
   }
+  if (MYSQL_TYPES.includes(type)) {
+    if (options.schema !== undefined) {
+      throw new OutboxError(
+        'INVALID_OPTION',
+        `on MySQL the outbox table lives in a database: use \`database\`, not \`schema\` ("${options.schema}")`,
+      );
+    }
+    return mysql({ database: options.database, table: options.table });
+  }
+  throw new OutboxError(
+    'INVALID_OPTION',
+    `@troutbox/typeorm does not support the TypeORM driver "${type}" (supported: ${[...POSTGRES_TYPES, ...MYSQL_TYPES].join(', ')})`,
+  );
 }
 
 /** Outboxes by data source type, created once per options object. */
