@@ -1,4 +1,11 @@
-import { type Executor, OutboxError, type QueryResult, type TransactionalExecutor } from '@troutbox/core';
+import {
+  type Executor,
+  type IsolationLevel,
+  OutboxError,
+  type QueryResult,
+  type TransactionalExecutor,
+  type TransactionOptions,
+} from '@troutbox/core';
 
 /**
  * The part of a Prisma client that troutbox uses: the raw-SQL methods. A `PrismaClient`, an
@@ -29,7 +36,11 @@ export interface PrismaExecutorOptions {
   timeoutMs?: number;
   /** Longest wait for a connection from the pool when a transaction starts. @defaultValue 10000 */
   maxWaitMs?: number;
-  /** Isolation level of the transactions, as Prisma names it (`'ReadCommitted'`…). @defaultValue the database's default */
+  /**
+   * Isolation level of the transactions, as Prisma names it (`'ReadCommitted'`…), when the caller
+   * asks for none. A level core asks for (`transaction(fn, { isolationLevel })`, such as the READ
+   * COMMITTED the relay needs on MySQL) takes precedence. @defaultValue the database's default
+   */
   isolationLevel?: string;
 }
 
@@ -126,11 +137,36 @@ export function prismaRaw(client: PrismaRawClient): Executor {
   };
 }
 
+// Core's isolation levels in Prisma's spelling.
+const PRISMA_LEVELS: Readonly<Record<IsolationLevel, string>> = {
+  'read committed': 'ReadCommitted',
+  'repeatable read': 'RepeatableRead',
+  serializable: 'Serializable',
+};
+
+function prismaIsolationLevel(options: TransactionOptions | undefined): string | undefined {
+  const level = options?.isolationLevel;
+  if (level === undefined) return undefined;
+  const prismaLevel = Object.hasOwn(PRISMA_LEVELS, level) ? PRISMA_LEVELS[level] : undefined;
+  if (prismaLevel === undefined) {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      `unknown isolation level ${JSON.stringify(level)} (expected one of: ${Object.keys(PRISMA_LEVELS).join(', ')})`,
+    );
+  }
+  return prismaLevel;
+}
+
 /**
  * A transactional executor over a Prisma client (plain or extended), for the relay and the admin
  * API: `transaction` opens an interactive `$transaction`, so a Prisma-only application needs no
  * other database driver. It has no `withConnection`, since Prisma cannot hold a connection
  * outside a transaction; the relay polls (and can be woken in-process) instead of LISTENing.
+ *
+ * `transaction(fn, { isolationLevel })` passes the level to Prisma (`'read committed'` becomes
+ * `isolationLevel: 'ReadCommitted'`): the store asks for its dialect's `relayIsolationLevel`,
+ * READ COMMITTED on MySQL, where InnoDB's default REPEATABLE READ would make the relay's claim
+ * lock index gaps and block producers' inserts while a batch is being sent.
  *
  * @example
  * ```ts
@@ -154,8 +190,12 @@ export function prismaExecutor(
   };
   return {
     query: raw.query,
-    transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
-      return client.$transaction((tx: PrismaRawClient) => fn(prismaRaw(tx)), txOptions);
+    async transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
+      const isolationLevel = prismaIsolationLevel(options);
+      return client.$transaction(
+        (tx: PrismaRawClient) => fn(prismaRaw(tx)),
+        isolationLevel === undefined ? txOptions : { ...txOptions, isolationLevel },
+      );
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Types } from '@prisma/client/runtime/client';
 import { createOutbox, type NewMessage, OutboxError } from '@troutbox/core';
-import { isPrismaRawClient, prismaRaw } from './executor.js';
+import { isPrismaRawClient, type PrismaClientLike, type PrismaRawClient, prismaRaw } from './executor.js';
 import { type PrismaOutboxTableOptions, resolveDialect } from './options.js';
 
 /** Options of {@link outbox}. */
@@ -16,6 +16,8 @@ export interface PrismaOutboxOptions extends PrismaOutboxTableOptions {
 /**
  * `tx.$outbox(message | messages)`: validate, then write the messages on the client it is called
  * on (inside `prisma.$transaction`, that is the transaction). Resolves to the number written.
+ * On the client itself, one call is atomic: a call too large for one INSERT statement runs in a
+ * transaction of its own.
  * Throws an `OutboxError` (`INVALID_MESSAGE`, `PAYLOAD_TOO_LARGE`, `UNSERIALIZABLE_PAYLOAD`)
  * before anything is written when any message is invalid.
  */
@@ -76,7 +78,20 @@ export function outbox(options: PrismaOutboxOptions = {}): OutboxExtension {
           'reference would not know which transaction to write in',
       );
     }
-    return writer.add(prismaRaw(this), messages);
+    const encoded = writer.encode(messages);
+    const client = this as PrismaRawClient & { $transaction?: unknown };
+    // A transaction client has no `$transaction`: the caller's transaction holds every statement.
+    // On the base client, a call larger than one INSERT (`maxRowsPerInsert` rows) gets a
+    // transaction of its own, so that it commits or fails as a whole like a single insert.
+    if (encoded.length > dialect.maxRowsPerInsert && typeof client.$transaction === 'function') {
+      await (client as PrismaClientLike).$transaction(
+        (tx: PrismaRawClient) => writer.insertEncoded(prismaRaw(tx), encoded),
+        { timeout: 60_000, maxWait: 10_000 },
+      );
+    } else {
+      await writer.insertEncoded(prismaRaw(client), encoded);
+    }
+    return encoded.length;
   }
 
   const extension = { name: '@troutbox/prisma', client: { $outbox } };

@@ -1,27 +1,24 @@
-import { PrismaPg } from '@prisma/adapter-pg';
-import { runConformanceSuite, uniqueName } from '@troutbox/core/testing';
-import pg from 'pg';
-import { outbox, prismaRaw, prismaStore } from '../src/index.js';
-import { PrismaClient } from './generated/client/client.js';
-import { databaseUrl } from './harness.js';
+import { runConformanceSuite } from '@troutbox/core/testing';
+import { describe } from 'vitest';
+import { prismaRaw, prismaStore } from '../src/index.js';
+import { databases } from './databases.js';
 
-runConformanceSuite('Prisma 7 + adapter-pg', async () => {
-  const schema = uniqueName('pconf');
-  const prisma = new PrismaClient({
-    adapter: new PrismaPg({ connectionString: databaseUrl, max: 6 }),
-  }).$extends(outbox({ schema }));
-  // The store runs core's migrator through Prisma interactive transactions.
-  const store = prismaStore(prisma, { schema });
-  await store.migrate();
-  return {
-    store,
-    transaction: (fn) => prisma.$transaction((tx) => fn(prismaRaw(tx))),
-    concurrentTransactions: true,
-    close: async () => {
-      await prisma.$disconnect();
-      const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await pool.end();
-    },
-  };
+// Core's store contract through Prisma alone: the store runs core's migrator, claims and
+// completes through Prisma interactive transactions, and the producer writes through a `tx`.
+describe.each(databases)('$label', (database) => {
+  runConformanceSuite(`Prisma 7 + ${database.label}`, async () => {
+    const isolated = await database.createIsolated('pconf');
+    const prisma = database.makeClient(isolated, { connections: 6 });
+    const store = prismaStore(prisma, database.tableOptions(isolated));
+    await store.migrate();
+    return {
+      store,
+      transaction: (fn) => prisma.$transaction((tx) => fn(prismaRaw(tx))),
+      concurrentTransactions: true,
+      close: async () => {
+        await prisma.$disconnect();
+        await database.dropIsolated(isolated);
+      },
+    };
+  });
 });

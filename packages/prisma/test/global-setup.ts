@@ -1,23 +1,42 @@
-// Generates the Prisma test client before any test file loads it, so `pnpm test` works from a
-// clean clone. Skips the work when the schema files have not changed since the last run.
+// Generates the Prisma test clients, one per database, before any test file loads them, so
+// `pnpm test` works from a clean clone. Skips the work when the schema files have not changed
+// since the last run.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageRoot = join(here, '..');
-const generated = join(here, 'generated');
-const schemaDir = join(generated, 'schema');
-const sources = [join(here, 'prisma', 'schema.prisma'), join(packageRoot, 'prisma', 'outbox.prisma')];
 
-export default function setup(): void {
-  const require = createRequire(import.meta.url);
-  const cli = join(dirname(require.resolve('prisma/package.json')), 'build', 'index.js');
+/** Each client: its folder under test/generated, the test schema and the shipped outbox model. */
+const clients = [
+  {
+    name: 'postgres',
+    schema: join(here, 'prisma', 'postgres.prisma'),
+    model: join(packageRoot, 'prisma', 'outbox.prisma'),
+  },
+  {
+    name: 'mysql',
+    schema: join(here, 'prisma', 'mysql.prisma'),
+    model: join(packageRoot, 'prisma', 'outbox.mysql.prisma'),
+  },
+];
+
+function generate(cli: string, { name, schema, model }: (typeof clients)[number]): void {
+  const generated = join(here, 'generated', name);
   const hash = createHash('sha256');
-  for (const file of sources) hash.update(readFileSync(file));
+  for (const file of [schema, model]) hash.update(readFileSync(file));
   hash.update(readFileSync(join(dirname(cli), '..', 'package.json')));
   const stamp = hash.digest('hex');
   const stampFile = join(generated, 'stamp');
@@ -29,8 +48,10 @@ export default function setup(): void {
     return;
   }
   rmSync(generated, { recursive: true, force: true });
+  const schemaDir = join(generated, 'schema');
   mkdirSync(schemaDir, { recursive: true });
-  for (const file of sources) copyFileSync(file, join(schemaDir, file.split(/[\\/]/).at(-1)!));
+  copyFileSync(schema, join(schemaDir, 'schema.prisma'));
+  copyFileSync(model, join(schemaDir, 'outbox.prisma'));
   execFileSync(process.execPath, [cli, 'generate', '--schema', schemaDir], {
     cwd: packageRoot,
     stdio: 'pipe',
@@ -46,5 +67,19 @@ export default function setup(): void {
   writeFileSync(stampFile, stamp);
 }
 
-// `pnpm --filter @troutbox/prisma typecheck` generates the client first, so it also works from a clean clone.
+export default function setup(): void {
+  const require = createRequire(import.meta.url);
+  const cli = join(dirname(require.resolve('prisma/package.json')), 'build', 'index.js');
+  // Anything else in generated/ (an older layout) would linger next to the clients.
+  const generated = join(here, 'generated');
+  if (existsSync(generated)) {
+    for (const entry of readdirSync(generated)) {
+      if (!clients.some((c) => c.name === entry))
+        rmSync(join(generated, entry), { recursive: true, force: true });
+    }
+  }
+  for (const client of clients) generate(cli, client);
+}
+
+// `pnpm --filter @troutbox/prisma typecheck` generates the clients first, so it also works from a clean clone.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) setup();

@@ -1,22 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderPrismaMigrations } from '../scripts/generate-migration.js';
-import { migrationsPath, outboxModelPath } from '../src/index.js';
-import { createTestDatabase, packageRoot, shippedMigrations, type TestDatabase } from './harness.js';
+import { MIGRATION_DIRS, renderPrismaMigrations } from '../scripts/generate-migration.js';
+import { migrationsPaths, outboxModelPaths } from '../src/index.js';
+import { databases, type ModelField, type Peek, packageRoot, shippedMigrations } from './databases.js';
 
-interface ModelField {
-  column: string;
-  type: string;
-  optional: boolean;
-  hasDefault: boolean;
-  id: boolean;
-  db: string | undefined;
-}
 interface ModelIndex {
   name: string;
   columns: string[];
   where: string | undefined;
+}
+
+/** The `@db.Name(args)` attribute of a field. */
+function dbType(attrs: string): ModelField['db'] {
+  const m = /@db\.(\w+)(?:\(([^)]*)\))?/.exec(attrs);
+  return m ? { name: m[1]!, args: m[2] } : undefined;
 }
 
 /** Just enough of a Prisma schema parser for one model with scalar fields. */
@@ -49,7 +47,7 @@ function parseModel(source: string, model: string) {
         optional: m[3] === '?',
         hasDefault: attrs.includes('@default('),
         id: /@id\b/.test(attrs),
-        db: /@db\.(\w+)/.exec(attrs)?.[1],
+        db: dbType(attrs),
       });
     }
   }
@@ -58,102 +56,63 @@ function parseModel(source: string, model: string) {
   return { table, fields: [...fields.values()], indexes };
 }
 
-// How Prisma maps each scalar type (with its @db attribute) to PostgreSQL.
-function postgresType(field: ModelField): string {
-  if (field.type === 'DateTime') {
-    return field.db === 'Timestamptz' ? 'timestamp with time zone' : 'timestamp without time zone';
-  }
-  const types: Record<string, string> = {
-    BigInt: 'bigint',
-    String: 'text',
-    Bytes: 'bytea',
-    Json: 'jsonb',
-    Int: 'integer',
-    Boolean: 'boolean',
-  };
-  return types[field.type] ?? `unknown Prisma type ${field.type}`;
-}
-
-/** PostgreSQL prints `status = 'pending'` as `(status = 'pending'::text)`. */
-function normalisePredicate(sql: string): string {
-  return sql
-    .replace(/::text/g, '')
-    .replace(/^\((.*)\)$/, '$1')
-    .trim();
-}
-
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.close();
-});
-
-describe('outbox.prisma and migration.sql', () => {
-  const model = parseModel(readFileSync(outboxModelPath, 'utf8'), 'OutboxMessage');
-
-  it('the checked-in migration.sql is what @troutbox/core generates now', () => {
-    const expected = renderPrismaMigrations();
-    const shipped = shippedMigrations();
-    expect(shipped.map((m) => m.folder)).toEqual(expected.map((m) => m.folder));
-    for (const [i, m] of expected.entries()) {
-      expect(
-        shipped[i]!.sql,
-        `migrations/${m.folder}/migration.sql is stale: run pnpm generate:migration`,
-      ).toBe(m.sql);
-    }
-    expect(migrationsPath.startsWith(join(packageRoot, 'migrations'))).toBe(true);
+describe.each(databases)('$label', (database) => {
+  let peek: Peek;
+  let isolated: string;
+  beforeAll(async () => {
+    isolated = await database.createIsolated('pschema');
+    await database.applyMigration(isolated);
+    peek = database.peek();
+  });
+  afterAll(async () => {
+    await peek?.end();
+    if (isolated !== undefined) await database.dropIsolated(isolated);
   });
 
-  it('describe the same columns: names, types, nullability, defaults and primary key', async () => {
-    const { rows: columns } = await db.pool.query(
-      `SELECT column_name, data_type, is_nullable, column_default, is_identity
-       FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
-      [db.schema, model.table],
-    );
-    expect(columns.length).toBeGreaterThan(0);
-    expect(model.fields.map((f) => f.column).sort()).toEqual(columns.map((c) => c.column_name).sort());
+  const modelPath = outboxModelPaths[database.name];
+  const model = parseModel(readFileSync(modelPath, 'utf8'), 'OutboxMessage');
+
+  it('the checked-in migration.sql is what @troutbox/core generates now', () => {
+    const expected = renderPrismaMigrations(database.name);
+    const shipped = shippedMigrations(database.name);
+    const dir = MIGRATION_DIRS[database.name];
+    expect(shipped.map((m) => m.folder)).toEqual(expected.map((m) => m.folder));
+    for (const [i, m] of expected.entries()) {
+      expect(shipped[i]!.sql, `${dir}/${m.folder}/migration.sql is stale: run pnpm generate:migration`).toBe(
+        m.sql,
+      );
+    }
+    expect(migrationsPaths[database.name]).toBe(join(packageRoot, dir) + sep);
+    expect(modelPath.startsWith(join(packageRoot, 'prisma'))).toBe(true);
+  });
+
+  it('the model and the migration describe the same columns: names, types, nullability, defaults and primary key', async () => {
+    const table = await database.describeTable(peek, isolated, model.table);
+    expect(table.columns.length).toBeGreaterThan(0);
+    expect(model.fields.map((f) => f.column).sort()).toEqual(table.columns.map((c) => c.column).sort());
     for (const field of model.fields) {
-      const column = columns.find((c) => c.column_name === field.column)!;
-      expect({ column: field.column, type: postgresType(field) }).toEqual({
+      const column = table.columns.find((c) => c.column === field.column)!;
+      // One expectation per property, each naming its column, so a failure says what differs.
+      expect({ column: field.column, type: database.columnType(field) }).toEqual({
         column: field.column,
-        type: column.data_type,
+        type: column.type,
       });
       expect({ column: field.column, nullable: field.optional }).toEqual({
         column: field.column,
-        nullable: column.is_nullable === 'YES',
+        nullable: column.nullable,
       });
       expect({ column: field.column, default: field.hasDefault }).toEqual({
         column: field.column,
-        default: column.column_default !== null || column.is_identity === 'YES',
+        default: column.hasDefault,
       });
     }
-    const { rows: pk } = await db.pool.query(
-      `SELECT a.attname FROM pg_index i
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-       WHERE i.indrelid = format('%I.%I', $1::text, $2::text)::regclass AND i.indisprimary`,
-      [db.schema, model.table],
-    );
-    expect(pk.map((r) => r.attname)).toEqual(model.fields.filter((f) => f.id).map((f) => f.column));
+    expect(table.primaryKey).toEqual(model.fields.filter((f) => f.id).map((f) => f.column));
   });
 
-  it('describe the same indexes, partial predicates included', async () => {
-    const { rows } = await db.pool.query(
-      `SELECT c.relname AS name, pg_get_expr(i.indpred, i.indrelid) AS predicate,
-              array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, n)
-                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n)::text[] AS columns
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-       WHERE i.indrelid = format('%I.%I', $1::text, $2::text)::regclass AND NOT i.indisprimary
-       ORDER BY c.relname`,
-      [db.schema, model.table],
-    );
-    expect(rows.length).toBe(3);
-    const inDatabase = rows.map((r) => ({
-      name: r.name,
-      columns: r.columns,
-      where: r.predicate === null ? undefined : normalisePredicate(r.predicate),
-    }));
+  it('the model and the migration describe the same indexes (partial predicates included)', async () => {
+    const table = await database.describeTable(peek, isolated, model.table);
+    expect(table.indexes.length).toBeGreaterThan(0);
+    const inDatabase = [...table.indexes].sort((a, b) => a.name.localeCompare(b.name));
     const inModel = [...model.indexes].sort((a, b) => a.name.localeCompare(b.name));
     expect(inModel).toEqual(inDatabase);
   });

@@ -1,10 +1,19 @@
 // Type tests: checked by `tsc -p packages/prisma/tsconfig.json` (pnpm typecheck); the runtime
 // assertions only make sure the file runs.
+import { PrismaMariaDb } from '@prisma/adapter-mariadb';
 import { PrismaPg } from '@prisma/adapter-pg';
-import type { NewMessage, SqlMessageStore, TransactionalExecutor } from '@troutbox/core';
+import { mysql, type NewMessage, type SqlMessageStore, type TransactionalExecutor } from '@troutbox/core';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { type OutboxMethod, outbox, prismaExecutor, prismaRaw, prismaStore } from '../src/index.js';
-import { PrismaClient } from './generated/client/client.js';
+import {
+  type DialectName,
+  type OutboxMethod,
+  outbox,
+  prismaExecutor,
+  prismaRaw,
+  prismaStore,
+} from '../src/index.js';
+import { PrismaClient as MysqlPrismaClient } from './generated/mysql/client/client.js';
+import { PrismaClient } from './generated/postgres/client/client.js';
 
 const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: 'postgres://unused' }) });
 const prisma = base.$extends(outbox());
@@ -63,5 +72,31 @@ describe('types', () => {
       $executeRawUnsafe: base.$executeRawUnsafe,
     });
     expect(typeof prismaExecutor).toBe('function');
+  });
+
+  it('types the MySQL client the same way', () => {
+    const mysqlBase = new MysqlPrismaClient({
+      adapter: new PrismaMariaDb('mysql://unused@127.0.0.1/unused'),
+    });
+    const onMysql = mysqlBase.$extends(outbox({ dialect: 'mysql', database: 'app' }));
+    expectTypeOf<(typeof onMysql)['$outbox']>().toEqualTypeOf<OutboxMethod>();
+    expectTypeOf(mysqlBase).not.toHaveProperty('$outbox');
+    const run = () =>
+      onMysql.$transaction(async (tx) => {
+        expectTypeOf(tx.$outbox).toEqualTypeOf<OutboxMethod>();
+        const order = await tx.order.create({ data: { customer: 'ada', total: 42 } });
+        await tx.$outbox({ topic: 'orders', key: String(order.id), payload: { total: order.total } });
+        // @ts-expect-error payload is required
+        await tx.$outbox({ topic: 't' });
+      });
+    expectTypeOf(run).returns.resolves.toBeVoid();
+    expectTypeOf(prismaStore(onMysql, { dialect: 'mysql' })).toEqualTypeOf<SqlMessageStore>();
+    expectTypeOf(
+      prismaStore(onMysql, { dialect: mysql({ table: 'outbox' }) }),
+    ).toEqualTypeOf<SqlMessageStore>();
+    expectTypeOf<DialectName>().toEqualTypeOf<'postgres' | 'mysql'>();
+    // @ts-expect-error not a database this package names
+    expect(() => outbox({ dialect: 'oracle' })).toThrow(/unknown dialect/);
+    expect(typeof onMysql.$outbox).toBe('function');
   });
 });
