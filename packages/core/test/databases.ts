@@ -67,6 +67,8 @@ export interface TestDatabase {
   createNamespace(pool: TestPool, namespace: string): Promise<void>;
   dropNamespace(pool: TestPool, namespace: string): Promise<void>;
   tableExists(pool: TestPool, namespace: string, table: string): Promise<boolean>;
+  /** The server's id of the session `executor` runs on. */
+  sessionId(executor: Executor): Promise<string>;
   /** The database clock, in ms since the epoch. */
   now(pool: TestPool): Promise<number>;
   /**
@@ -171,6 +173,7 @@ function connectMysql(options: PoolOptions & { user?: string; database?: string 
     if (options.timeZone) conn.query('SET time_zone = ?', [options.timeZone]);
   });
   const db = mysql2Pool(pool);
+  let ended = false;
   return {
     db,
     driver: pool,
@@ -215,7 +218,11 @@ function connectMysql(options: PoolOptions & { user?: string; database?: string 
         await admin.end();
       }
     },
-    end: () => pool.end(),
+    async end() {
+      if (ended) return;
+      ended = true;
+      await pool.end();
+    },
   };
 }
 
@@ -240,6 +247,10 @@ const postgresDatabase: TestDatabase = {
       `"${schema}"."${table}"`,
     ]);
     return row!.t !== null;
+  },
+  async sessionId(executor) {
+    const { rows } = await executor.query<{ id: number }>('SELECT pg_backend_pid() AS id');
+    return String(rows[0]!.id);
   },
   async now(pool) {
     const [row] = await pool.sql<{ now: Date }>('SELECT clock_timestamp() AS now');
@@ -306,6 +317,10 @@ const mysqlDatabase: TestDatabase = {
       [database, table],
     );
     return rows.length > 0;
+  },
+  async sessionId(executor) {
+    const { rows } = await executor.query<{ id: number }>('SELECT CONNECTION_ID() AS id');
+    return String(rows[0]!.id);
   },
   async now(pool) {
     // Read as text: no driver or session time zone can shift it.

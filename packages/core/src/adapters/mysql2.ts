@@ -1,5 +1,11 @@
 import { OutboxError } from '../errors.js';
-import type { Executor, IsolationLevel, QueryResult, TransactionalExecutor } from '../executor.js';
+import type {
+  Executor,
+  IsolationLevel,
+  QueryResult,
+  TransactionalExecutor,
+  TransactionOptions,
+} from '../executor.js';
 
 /** The part of a mysql2 (promise API) connection that troutbox uses. `mysql2` is not a dependency. */
 export interface Mysql2ConnectionLike {
@@ -70,7 +76,11 @@ export function mysql2Pool(
 ): TransactionalExecutor {
   const onError = options.onConnectionError ?? (() => {});
 
-  async function withConn<T>(fn: (conn: Mysql2PoolConnectionLike) => Promise<T>): Promise<T> {
+  // Returned to the pool only when `fn` says the session is back to a known state; a connection
+  // that failed mid-transaction, or whose connection broke, is destroyed instead.
+  async function withConn<T>(
+    fn: (conn: Mysql2PoolConnectionLike, clean: () => void) => Promise<T>,
+  ): Promise<T> {
     const conn = await pool.getConnection();
     let broken: Error | undefined;
     const listener = (error: Error) => {
@@ -78,39 +88,51 @@ export function mysql2Pool(
       onError(error);
     };
     conn.on('error', listener);
-    let failed = false;
+    let reusable = false;
     try {
-      return await fn(conn);
-    } catch (error) {
-      failed = true;
-      throw error;
+      return await fn(conn, () => {
+        reusable = true;
+      });
     } finally {
       conn.removeListener('error', listener);
-      if (broken || failed) conn.destroy();
+      if (broken || !reusable) conn.destroy();
       else conn.release();
     }
   }
 
   return {
     query: wrap(pool).query,
-    transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: { isolationLevel?: IsolationLevel }): Promise<T> {
-      return withConn(async (conn) => {
-        if (opts?.isolationLevel)
-          await conn.query(`SET TRANSACTION ISOLATION LEVEL ${LEVELS[opts.isolationLevel]}`);
+    transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
+      const level = opts?.isolationLevel === undefined ? undefined : LEVELS[opts.isolationLevel];
+      if (opts?.isolationLevel !== undefined && !level) {
+        return Promise.reject(
+          new OutboxError('INVALID_OPTION', `unknown isolation level ${JSON.stringify(opts.isolationLevel)}`),
+        );
+      }
+      return withConn(async (conn, clean) => {
+        // Applies to the next transaction on this session only.
+        if (level) await conn.query(`SET TRANSACTION ISOLATION LEVEL ${level}`);
         await conn.beginTransaction();
         let result: T;
         try {
           result = await fn(wrap(conn));
         } catch (error) {
-          await conn.rollback().catch(() => {});
+          // A rollback that succeeds leaves the session clean: keep it, since a business
+          // rollback is routine and a new connection costs a handshake.
+          await conn.rollback().then(clean, () => {});
           throw error;
         }
         await conn.commit();
+        clean();
         return result;
       });
     },
     withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
-      return withConn((conn) => fn(wrap(conn)));
+      return withConn(async (conn, clean) => {
+        const result = await fn(wrap(conn));
+        clean();
+        return result;
+      });
     },
   };
 }

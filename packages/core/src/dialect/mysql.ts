@@ -4,7 +4,7 @@ import { quoteMysql, validateIdentifier } from '../identifiers.js';
 import type { EncodedMessage, MessageStatus } from '../message.js';
 import { mysqlMigrationSources } from '../migrations/mysql.js';
 import type { Dialect, MessageFilter, MigrateResult, Outcome, Statement } from './dialect.js';
-import { renderMigrations } from './postgres.js';
+import { advisoryLockKey, renderMigrations } from './postgres.js';
 import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
 
 /** Options of {@link mysql}. */
@@ -71,7 +71,11 @@ export function mysql(options: MysqlDialectOptions = {}): Dialect {
     database ? `${quoteMysql(database)}.${quoteMysql(name)}` : quoteMysql(name);
   const t = qualify(tableName);
   const migrationsTable = qualify(`${tableName}_migrations`);
-  const lockName = `troutbox:migrate:${database ?? ''}.${tableName}`;
+  // MySQL 8 refuses user-level lock names over 64 characters (MariaDB allows more): a long
+  // database and table name is replaced by its hash.
+  const fullLockName = `troutbox:migrate:${database ?? ''}.${tableName}`;
+  const lockName =
+    fullLockName.length <= 64 ? fullLockName : `troutbox:migrate:${advisoryLockKey(fullLockName)}`;
   const migrations = renderMigrations(mysqlMigrationSources, { schema: '', table: t, name: tableName });
   const latest = migrations.at(-1)!.version;
 
