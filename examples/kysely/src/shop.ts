@@ -1,4 +1,5 @@
-import { createRelay, type OutboxMessage, payloadText, type Sender, sent } from '@troutbox/core';
+import { createRelay, type OutboxMessage, type Sender } from '@troutbox/core';
+import { exampleSender } from '@troutbox/example-support';
 import { kyselyOutbox, outboxMigratorTables } from '@troutbox/kysely';
 import { type Generated, Kysely, PostgresDialect, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
@@ -33,25 +34,13 @@ const shopMigrations = (schema: string): Record<string, Migration> => ({
   },
 });
 
-/** A sender that prints each message: brokers have their own packages. */
-export function consoleSender(log: (line: string) => void): Sender & { delivered: OutboxMessage[] } {
-  const delivered: OutboxMessage[] = [];
-  return {
-    name: 'console',
-    delivered,
-    async send(messages) {
-      for (const m of messages) log(`  → ${m.topic} key=${m.key} ${payloadText(m)}`);
-      delivered.push(...messages);
-      return messages.map(() => sent());
-    },
-  };
-}
-
 export interface ShopOptions {
   databaseUrl: string;
   /** Schema of the shop's tables, the outbox and both migration histories. */
   schema: string;
   log?: (line: string) => void;
+  /** Where to deliver. @defaultValue RabbitMQ when `AMQP_URL` is set, the console otherwise */
+  sender?: Sender;
 }
 
 export interface ShopSummary {
@@ -96,9 +85,14 @@ export async function runShop(options: ShopOptions): Promise<ShopSummary> {
     }
 
     // 2. The relay, woken in-process after each write instead of waiting for its next poll.
-    const sender = consoleSender(log);
+    const { sender, describe } = options.sender
+      ? { sender: options.sender, describe: options.sender.name ?? 'the given sender' }
+      : exampleSender({ log });
+    log(`delivering to ${describe}`);
+    const delivered: OutboxMessage[] = [];
     const outbox = kyselyOutbox({ schema, onAdd: () => relay.wake() });
-    const relay = createRelay({ store: outbox.store(db), sender, pollIntervalMs: 200 });
+    const relay = createRelay({ store: outbox.store(db), sender, pollIntervalMs: 200, closeSender: true });
+    relay.on('sent', ({ messages }) => delivered.push(...messages));
     await relay.start();
 
     // 3. Orders: the business row and its message commit together, or not at all.
@@ -169,11 +163,11 @@ export async function runShop(options: ShopOptions): Promise<ShopSummary> {
     const orderIds = new Set(
       (await shop.selectFrom('orders').select('id').execute()).map((o) => String(o.id)),
     );
-    const orderMessages = sender.delivered.filter((m) => m.topic === 'orders');
+    const orderMessages = delivered.filter((m) => m.topic === 'orders');
     return {
       placed,
       refused,
-      delivered: sender.delivered.length,
+      delivered: delivered.length,
       deliveredWithoutOrder: orderMessages.filter((m) => !orderIds.has(m.key ?? '')).length,
     };
   } finally {
