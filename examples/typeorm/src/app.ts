@@ -3,7 +3,6 @@ import {
   type NewMessage,
   type OutboxMessage,
   payloadJson,
-  postgres,
   type Sender,
   SqlMessageStore,
   sent,
@@ -11,11 +10,19 @@ import {
 import {
   addMessage,
   createOutboxMigrations,
+  dialectFor,
   type HasOutboxMessages,
   outboxSubscriber,
   typeormExecutor,
 } from '@troutbox/typeorm';
-import { DataSource, EntitySchema, type MigrationInterface, type QueryRunner, Table } from 'typeorm';
+import {
+  DataSource,
+  type DataSourceOptions,
+  EntitySchema,
+  type MigrationInterface,
+  type QueryRunner,
+  Table,
+} from 'typeorm';
 
 /** A domain entity that records what happened to it; the subscriber writes it to the outbox. */
 export class Order implements HasOutboxMessages {
@@ -97,8 +104,9 @@ export function consoleSender(log: (line: string) => void): Sender {
 }
 
 export interface ExampleOptions {
+  /** `postgres://…`, or `mysql://…` / `mariadb://…` for MySQL or MariaDB. */
   databaseUrl: string;
-  /** Schema for the example's tables. */
+  /** Where the example's tables go: a schema on PostgreSQL, a database on MySQL (created if missing). */
   schema: string;
   log?: (line: string) => void;
   /** Give up waiting for delivery after this long. */
@@ -111,27 +119,66 @@ export interface ExampleSummary {
   rolledBackDelivered: number;
 }
 
+/**
+ * Where the example runs, from the URL: the one place it looks at which database that is.
+ * PostgreSQL keeps the example's tables in a schema; MySQL and MariaDB in a database.
+ */
+function databaseTarget(url: string, schema: string) {
+  const mysqlFamily = /^(mysql|mariadb):\/\//.exec(url);
+  if (mysqlFamily) {
+    const type = mysqlFamily[1] as 'mysql' | 'mariadb';
+    // TypeORM lets the url's database win over a `database` option: name it in the url.
+    const inSchema = new URL(url);
+    inSchema.pathname = `/${schema}`;
+    return {
+      type,
+      // Times in the outbox are UTC; timezone 'Z' reads them as such through entities.
+      dataSource: { type, url: inSchema.toString(), timezone: 'Z' } as const,
+      // The outbox table goes into the connection's database.
+      outbox: {},
+      create: (queryRunner: QueryRunner) => queryRunner.createDatabase(schema, true),
+      server: { type, url } as const,
+    };
+  }
+  return {
+    type: 'postgres' as const,
+    dataSource: { type: 'postgres', url, schema } as const,
+    outbox: { schema },
+    create: (queryRunner: QueryRunner) => queryRunner.createSchema(schema, true),
+    server: { type: 'postgres', url } as const,
+  };
+}
+
 /** Run the example once: migrate, write orders with events, deliver them, stop. */
 export async function runExample(options: ExampleOptions): Promise<ExampleSummary> {
   const log = options.log ?? console.log;
-  const { schema } = options;
+  const target = databaseTarget(options.databaseUrl, options.schema);
+
+  // TypeORM keeps its migrations table in the data source's schema (database): create that first.
+  const server = new DataSource(target.server);
+  await server.initialize();
+  try {
+    const queryRunner = server.createQueryRunner();
+    await target.create(queryRunner);
+    await queryRunner.release();
+  } finally {
+    await server.destroy();
+  }
+
   let wake = () => {};
   const dataSource = new DataSource({
-    type: 'postgres',
-    url: options.databaseUrl,
-    schema,
+    ...target.dataSource,
     entities: [OrderEntity],
     // Messages of saved orders are written in the transaction of the save; after each commit
     // the relay below is woken instead of waiting for its next poll.
-    subscribers: [outboxSubscriber({ schema, onCommit: () => wake() })],
-    migrations: [...createOutboxMigrations({ schema }), CreateOrders1767225700000],
-  });
+    subscribers: [outboxSubscriber({ ...target.outbox, onCommit: () => wake() })],
+    migrations: [
+      ...createOutboxMigrations({ type: target.type, ...target.outbox }),
+      CreateOrders1767225700000,
+    ],
+  } satisfies DataSourceOptions);
   await dataSource.initialize();
   try {
-    // TypeORM keeps its migrations table in the data source's schema: create that first.
-    const queryRunner = dataSource.createQueryRunner();
-    await queryRunner.createSchema(schema, true);
-    await queryRunner.release();
     const ran = await dataSource.runMigrations();
     log(`migrations: ${ran.length ? ran.map((m) => m.name).join(', ') : 'up to date'}`);
 
@@ -141,7 +188,11 @@ export async function runExample(options: ExampleOptions): Promise<ExampleSummar
       delivered.push(line);
       log(line);
     });
-    const store = new SqlMessageStore({ dialect: postgres({ schema }), db: typeormExecutor(dataSource) });
+    // The same dialect the subscriber writes with: PostgreSQL or MySQL, from the data source type.
+    const store = new SqlMessageStore({
+      dialect: dialectFor(target.type, target.outbox),
+      db: typeormExecutor(dataSource),
+    });
     const relay = createRelay({ store, sender, pollIntervalMs: 200 });
     wake = () => relay.wake();
     await relay.start();
