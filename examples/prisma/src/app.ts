@@ -1,7 +1,17 @@
+import { PrismaMariaDb } from '@prisma/adapter-mariadb';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { createRelay, type OutboxMessage, payloadJson, type Relay, type Sender } from '@troutbox/core';
-import { outbox, prismaStore } from '@troutbox/prisma';
+import {
+  createRelay,
+  type MessageStore,
+  type OutboxMessage,
+  payloadJson,
+  type Relay,
+  type Sender,
+} from '@troutbox/core';
+import { type OutboxMethod, outbox, prismaStore } from '@troutbox/prisma';
+import { databaseOf } from './database.js';
 import { PrismaClient } from './generated/prisma/client.js';
+import { PrismaClient as MysqlPrismaClient } from './generated/prisma-mysql/client.js';
 
 /** A sender that prints each message: swap in a broker package's sender in a real app. */
 export function consoleSender(log: (line: string) => void): Sender {
@@ -14,9 +24,46 @@ export function consoleSender(log: (line: string) => void): Sender {
   };
 }
 
+/**
+ * What the example uses of its Prisma client. The client generated for either database has it
+ * (the same `Order` model), so the example's code is written once for both; an application on
+ * one database uses its generated client's own type.
+ */
+interface ShopClient {
+  $transaction<R>(fn: (tx: ShopTransaction) => Promise<R>): Promise<R>;
+  $disconnect(): Promise<void>;
+}
+interface ShopTransaction {
+  order: {
+    create(args: { data: { customer: string; total: number } }): PromiseLike<{ id: number; total: number }>;
+  };
+  $outbox: OutboxMethod;
+}
+
+/**
+ * The Prisma client for the database of `databaseUrl`, with the outbox extension, and the store
+ * the relay reads. On MySQL and MariaDB: `@prisma/adapter-mariadb` and `outbox({ dialect: 'mysql' })`
+ * (the table is in the URL's database); on PostgreSQL: `@prisma/adapter-pg` and the datasource's
+ * schema.
+ */
+function connect(databaseUrl: string, schema: string): { prisma: ShopClient; store: MessageStore } {
+  if (databaseOf(databaseUrl) === 'mysql') {
+    const options = { dialect: 'mysql' } as const;
+    const prisma = new MysqlPrismaClient({ adapter: new PrismaMariaDb(databaseUrl) }).$extends(
+      outbox(options),
+    );
+    return { prisma, store: prismaStore(prisma, options) };
+  }
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg({ connectionString: databaseUrl }, { schema }),
+  }).$extends(outbox({ schema }));
+  return { prisma, store: prismaStore(prisma, { schema }) };
+}
+
 export interface ExampleOptions {
+  /** `postgres://…`, or `mysql://…/<database>` for MySQL and MariaDB. */
   databaseUrl: string;
-  /** Schema of the example's tables (the datasource's schema). */
+  /** PostgreSQL: schema of the example's tables (the datasource's schema). */
   schema: string;
   orders: number;
   log: (line: string) => void;
@@ -28,13 +75,11 @@ export interface ExampleOptions {
  * Returns the ids of the orders that committed and the messages delivered.
  */
 export async function runExample({ databaseUrl, schema, orders, log }: ExampleOptions) {
-  const prisma = new PrismaClient({
-    adapter: new PrismaPg({ connectionString: databaseUrl }, { schema }),
-  }).$extends(outbox({ schema }));
+  const { prisma, store } = connect(databaseUrl, schema);
   const delivered: OutboxMessage[] = [];
   const sender = consoleSender(log);
   const relay: Relay = createRelay({
-    store: prismaStore(prisma, { schema }),
+    store,
     sender: {
       name: sender.name,
       send: async (messages, context) => {

@@ -1,35 +1,78 @@
+import { quoteMysql, quotePg } from '@troutbox/core';
+import mysqlDriver from 'mysql2/promise';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClient } from '../src/generate.js';
 import { migrate } from '../src/migrate.js';
 
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schema = `example_prisma_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+const postgresUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+const unique = () => `example_prisma_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
 
-beforeAll(async () => {
+/** Each database the example runs on: where its tables go (a schema of its own, or a database) and how they are dropped. */
+const databases = [
+  {
+    name: 'PostgreSQL',
+    open() {
+      const schema = unique();
+      return {
+        databaseUrl: postgresUrl,
+        schema,
+        async drop() {
+          const client = new pg.Client({ connectionString: postgresUrl });
+          await client.connect();
+          await client.query(`DROP SCHEMA IF EXISTS ${quotePg(schema)} CASCADE`);
+          await client.end();
+        },
+      };
+    },
+  },
+  {
+    name: 'MariaDB',
+    open() {
+      const database = unique();
+      const url = new URL(mysqlUrl);
+      url.pathname = `/${database}`;
+      return {
+        databaseUrl: url.toString(),
+        schema: 'unused',
+        async drop() {
+          const conn = await mysqlDriver.createConnection({ uri: mysqlUrl });
+          await conn.query(`DROP DATABASE IF EXISTS ${quoteMysql(database)}`);
+          await conn.end();
+        },
+      };
+    },
+  },
+];
+
+beforeAll(() => {
   generateClient();
-  await migrate(databaseUrl, schema);
-});
-afterAll(async () => {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await client.end();
 });
 
-it('commits orders with their messages, rolls back the declined one, and delivers every committed message', async () => {
-  const { runExample } = await import('../src/app.js');
-  const lines: string[] = [];
-  const { committed, delivered } = await runExample({
-    databaseUrl,
-    schema,
-    orders: 5,
-    log: (l) => lines.push(l),
+describe.each(databases)('$name', (database) => {
+  const target = database.open();
+  beforeAll(async () => {
+    await migrate(target.databaseUrl, target.schema);
   });
-  expect(committed).toHaveLength(4);
-  expect(delivered.map((m) => Number(m.key)).sort((a, b) => a - b)).toEqual(
-    [...committed].sort((a, b) => a - b),
-  );
-  expect(lines.some((l) => l.includes('rolled back: payment declined'))).toBe(true);
-  expect(delivered.every((m) => m.topic === 'orders')).toBe(true);
+  afterAll(async () => {
+    await target.drop();
+  });
+
+  it('commits orders with their messages, rolls back the declined one, and delivers every committed message', async () => {
+    const { runExample } = await import('../src/app.js');
+    const lines: string[] = [];
+    const { committed, delivered } = await runExample({
+      databaseUrl: target.databaseUrl,
+      schema: target.schema,
+      orders: 5,
+      log: (l) => lines.push(l),
+    });
+    expect(committed).toHaveLength(4);
+    expect(delivered.map((m) => Number(m.key)).sort((a, b) => a - b)).toEqual(
+      [...committed].sort((a, b) => a - b),
+    );
+    expect(lines.some((l) => l.includes('rolled back: payment declined'))).toBe(true);
+    expect(delivered.every((m) => m.topic === 'orders')).toBe(true);
+  });
 });

@@ -1,0 +1,9 @@
+-- CreateTable
+CREATE TABLE IF NOT EXISTS `orders` (
+    `id` INTEGER NOT NULL AUTO_INCREMENT,
+    `customer` VARCHAR(255) NOT NULL,
+    `total` INTEGER NOT NULL,
+    `created_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+
+    PRIMARY KEY (`id`)
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
