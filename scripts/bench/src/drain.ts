@@ -24,7 +24,8 @@ import {
   sent,
 } from '@troutbox/core';
 import type pg from 'pg';
-import { median, newPool, schemaName, until } from './util.js';
+import { type BenchTarget, postgresTarget } from './databases.js';
+import { median, schemaName, until } from './util.js';
 
 /**
  * Telemetry as a production app would run it: the SDK's meter provider with a reader, and a
@@ -32,7 +33,7 @@ import { median, newPool, schemaName, until } from './util.js';
  */
 export type TelemetryMode = 'off' | 'metrics' | 'sampled' | 'all';
 
-function sdkTelemetry(mode: Exclude<TelemetryMode, 'off'>): RelayTelemetry {
+function sdkTelemetry(mode: Exclude<TelemetryMode, 'off'>, dbSystem: string): RelayTelemetry {
   const meterProvider = new MeterProvider({
     readers: [
       new PeriodicExportingMetricReader({
@@ -55,12 +56,15 @@ function sdkTelemetry(mode: Exclude<TelemetryMode, 'off'>): RelayTelemetry {
   return relayTelemetry({
     meter: meterProvider.getMeter('bench'),
     ...(mode === 'metrics' ? {} : { tracer: tracerProvider.getTracer('bench') }),
-    dbSystem: 'postgresql',
+    dbSystem,
     messagingSystem: 'noop',
   });
 }
 
-/** Create a migrated outbox table in a fresh schema and fill it with `count` pending messages. */
+/**
+ * Create a migrated outbox table in a fresh PostgreSQL schema on `pool` and fill it with `count`
+ * pending messages (the broker benchmarks' source).
+ */
 export async function seed(
   pool: pg.Pool,
   count: number,
@@ -79,20 +83,16 @@ export async function seed(
   return { schema, store };
 }
 
-async function drop(pool: pg.Pool, schema: string) {
-  await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
-}
-
 /** Drain `count` messages with `relays` relays (one pool each), no-op sender; messages/s. */
 export async function troutboxDrain(
+  target: BenchTarget,
   count: number,
   relays: number,
   batchSize: number,
   telemetry: TelemetryMode = 'off',
 ): Promise<number> {
-  const admin = newPool(2);
-  const { schema } = await seed(admin, count);
-  const pools = Array.from({ length: relays }, () => newPool(2));
+  const { namespace, dialect } = await target.seed(count);
+  const pools = Array.from({ length: relays }, () => target.pool(2));
   let delivered = 0;
   const noop = {
     async send(messages: readonly OutboxMessage[]): Promise<SendResult[]> {
@@ -101,11 +101,11 @@ export async function troutboxDrain(
   };
   const rs = pools.map((pool) =>
     createRelay({
-      store: new SqlMessageStore({ dialect: postgres({ schema }), db: pgPool(pool) }),
+      store: new SqlMessageStore({ dialect, db: pool.db }),
       sender: noop,
       batchSize,
       pollIntervalMs: 20,
-      telemetry: telemetry === 'off' ? false : sdkTelemetry(telemetry),
+      telemetry: telemetry === 'off' ? false : sdkTelemetry(telemetry, target.otelSystem),
     }),
   );
   for (const r of rs) r.on('batch', (b) => (delivered += b.sent));
@@ -115,35 +115,38 @@ export async function troutboxDrain(
   const seconds = (performance.now() - started) / 1000;
   await Promise.all(rs.map((r) => r.stop()));
   await Promise.all(pools.map((p) => p.end()));
-  await drop(admin, schema);
-  await admin.end();
+  await target.drop(namespace);
   return count / seconds;
 }
 
 /** The raw-SQL baseline: the bare claim-and-mark loop the relay runs, per worker on its own connection. */
-export async function rawDrain(count: number, workers: number, batchSize: number): Promise<number> {
-  const admin = newPool(2);
-  const { schema } = await seed(admin, count);
-  const t = `"${schema}".outbox_messages`;
-  const pools = Array.from({ length: workers }, () => newPool(1));
-  const clients = await Promise.all(pools.map((p) => p.connect()));
+export async function rawDrain(
+  target: BenchTarget,
+  count: number,
+  workers: number,
+  batchSize: number,
+): Promise<number> {
+  const { namespace, dialect } = await target.seed(count);
+  const t = dialect.tableName;
+  const pools = Array.from({ length: workers }, () => target.pool(1));
+  const sessions = await Promise.all(pools.map((p) => p.session()));
+  for (const s of sessions) for (const sql of target.rawSessionSetup) await s.query(sql);
   let delivered = 0;
   const started = performance.now();
   await Promise.all(
-    clients.map(async (c) => {
+    sessions.map(async (s) => {
       for (;;) {
-        await c.query('BEGIN');
-        const { rows } = await c.query(
-          `SELECT id, topic, key, payload, content_type, headers, created_at, attempts FROM ${t}
-           WHERE status = 'pending' AND available_at <= now() ORDER BY available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [batchSize],
-        );
+        await s.begin();
+        const claim = target.rawClaim(t, batchSize);
+        const rows = (await s.query(claim.sql, claim.params)) as { id: unknown }[];
         if (rows.length > 0) {
-          await c.query(`UPDATE ${t} SET status = 'sent', sent_at = now() WHERE id = ANY($1::bigint[])`, [
+          const mark = target.rawMarkSent(
+            t,
             rows.map((r) => r.id),
-          ]);
+          );
+          await s.query(mark.sql, mark.params);
         }
-        await c.query('COMMIT');
+        await s.commit();
         delivered += rows.length;
         if (rows.length === 0) return;
       }
@@ -151,10 +154,9 @@ export async function rawDrain(count: number, workers: number, batchSize: number
   );
   const seconds = (performance.now() - started) / 1000;
   if (delivered !== count) throw new Error(`raw drain delivered ${delivered} of ${count}`);
-  for (const c of clients) c.release();
+  for (const s of sessions) s.release();
   await Promise.all(pools.map((p) => p.end()));
-  await drop(admin, schema);
-  await admin.end();
+  await target.drop(namespace);
   return count / seconds;
 }
 
@@ -164,19 +166,22 @@ export interface DrainRow {
   raw: number;
 }
 
-export async function drainBench(options: {
-  messages: number;
-  runs: number;
-  batchSize: number;
-}): Promise<DrainRow[]> {
+export async function drainBench(
+  target: BenchTarget,
+  options: {
+    messages: number;
+    runs: number;
+    batchSize: number;
+  },
+): Promise<DrainRow[]> {
   const rows: DrainRow[] = [];
   for (const workers of [1, 4]) {
     const ours: number[] = [];
     const raw: number[] = [];
     // Interleaved, so drift in the machine's load affects both alike.
     for (let i = 0; i < options.runs; i++) {
-      raw.push(await rawDrain(options.messages, workers, options.batchSize));
-      ours.push(await troutboxDrain(options.messages, workers, options.batchSize));
+      raw.push(await rawDrain(target, options.messages, workers, options.batchSize));
+      ours.push(await troutboxDrain(target, options.messages, workers, options.batchSize));
     }
     rows.push({ workers, troutbox: median(ours), raw: median(raw) });
   }
@@ -203,7 +208,9 @@ export async function telemetryBench(options: {
   const samples = new Map<TelemetryMode, number[]>(modes.map(([m]) => [m, []]));
   for (let i = 0; i < options.runs; i++) {
     for (const [mode] of modes) {
-      samples.get(mode)!.push(await troutboxDrain(options.messages, 1, options.batchSize, mode));
+      samples
+        .get(mode)!
+        .push(await troutboxDrain(postgresTarget, options.messages, 1, options.batchSize, mode));
     }
   }
   return modes.map(([mode, label]) => ({ telemetry: label, msgPerSec: median(samples.get(mode)!) }));

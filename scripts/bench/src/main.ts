@@ -1,9 +1,12 @@
-// `pnpm bench`: troutbox against baselines measured in the same run on the local PostgreSQL.
-// Flags: --only drain,telemetry,producer,latency,orm,brokers  --quick (fewer messages and runs)
+// `pnpm bench`: troutbox against baselines measured in the same run on the local PostgreSQL
+// (and MariaDB/MySQL for the *-mysql sections).
+// Flags: --only drain,drain-mysql,telemetry,producer,producer-mysql,latency,orm,brokers
+//        --quick (fewer messages and runs)
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type BenchTarget, mysqlTarget, mysqlUrl, postgresTarget } from './databases.js';
 import { drainBench, telemetryBench } from './drain.js';
 import { latencyBench } from './latency.js';
 import { producerBench } from './producer.js';
@@ -25,18 +28,20 @@ const print = (text: string) => {
 const pool = newPool(1);
 const { rows } = await pool.query<{ server_version: string }>('SHOW server_version');
 await pool.end();
+const wantMysql = want('drain-mysql') || want('producer-mysql');
+const mysqlVersion = wantMysql ? await mysqlTarget.serverVersion() : undefined;
 print(
-  `troutbox benchmarks — ${new Date().toISOString()}\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${rows[0]?.server_version} at ${new URL(databaseUrl).host}${quick ? '; --quick' : ''}`,
+  `troutbox benchmarks — ${new Date().toISOString()}\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${rows[0]?.server_version} at ${new URL(databaseUrl).host}${mysqlVersion ? `; MariaDB/MySQL ${mysqlVersion} at ${new URL(mysqlUrl).host}` : ''}${quick ? '; --quick' : ''}`,
 );
 
-if (want('drain')) {
+async function drainSection(target: BenchTarget, key: string, title: string) {
   const messages = quick ? 20_000 : 100_000;
   const runs = quick ? 1 : 3;
-  const drain = await drainBench({ messages, runs, batchSize: 500 });
-  results.drain = { messages, runs, batchSize: 500, rows: drain };
+  const drain = await drainBench(target, { messages, runs, batchSize: 500 });
+  results[key] = { database: target.label, messages, runs, batchSize: 500, rows: drain };
   print(
     table(
-      `(a) relay drain: ${fmt(messages)} pending messages, no-op sender, batch 500 (median of ${runs})`,
+      `${title}: ${fmt(messages)} pending messages, no-op sender, batch 500 (median of ${runs})`,
       ['workers', 'troutbox msg/s', 'raw SQL loop msg/s', 'troutbox / raw'],
       drain.map((r) => [
         `${r.workers} relay${r.workers > 1 ? 's' : ''}`,
@@ -47,6 +52,30 @@ if (want('drain')) {
     ),
   );
 }
+
+async function producerSection(target: BenchTarget, key: string, title: string) {
+  const transactions = quick ? 1000 : 5000;
+  const runs = quick ? 1 : 5;
+  const producer = await producerBench(target, { transactions, runs });
+  results[key] = { database: target.label, transactions, runs, rows: producer };
+  const alone = producer[0]!.txPerSec;
+  const hand = producer[1]!.txPerSec;
+  print(
+    table(
+      `${title}: ${fmt(transactions)} sequential one-row business transactions (median of ${runs})`,
+      ['transaction', 'tx/s', 'vs. business row alone', 'vs. hand-written INSERT'],
+      producer.map((r) => [
+        r.variant,
+        fmt(r.txPerSec),
+        `${fmt((100 * r.txPerSec) / alone, 1)}%`,
+        r.variant.includes('alone') ? '' : `${fmt((100 * r.txPerSec) / hand, 1)}%`,
+      ]),
+    ),
+  );
+}
+
+if (want('drain')) await drainSection(postgresTarget, 'drain', '(a) relay drain on PostgreSQL');
+if (want('drain-mysql')) await drainSection(mysqlTarget, 'drainMysql', '(a) relay drain on MariaDB');
 
 if (want('telemetry')) {
   const messages = quick ? 20_000 : 100_000;
@@ -63,26 +92,9 @@ if (want('telemetry')) {
   );
 }
 
-if (want('producer')) {
-  const transactions = quick ? 1000 : 5000;
-  const runs = quick ? 1 : 5;
-  const producer = await producerBench({ transactions, runs });
-  results.producer = { transactions, runs, rows: producer };
-  const alone = producer[0]!.txPerSec;
-  const hand = producer[1]!.txPerSec;
-  print(
-    table(
-      `(b) producer cost: ${fmt(transactions)} sequential one-row business transactions (median of ${runs})`,
-      ['transaction', 'tx/s', 'vs. business row alone', 'vs. hand-written INSERT'],
-      producer.map((r) => [
-        r.variant,
-        fmt(r.txPerSec),
-        `${fmt((100 * r.txPerSec) / alone, 1)}%`,
-        r.variant.includes('alone') ? '' : `${fmt((100 * r.txPerSec) / hand, 1)}%`,
-      ]),
-    ),
-  );
-}
+if (want('producer')) await producerSection(postgresTarget, 'producer', '(b) producer cost on PostgreSQL');
+if (want('producer-mysql'))
+  await producerSection(mysqlTarget, 'producerMysql', '(b) producer cost on MariaDB');
 
 if (want('latency')) {
   const messages = quick ? 50 : 200;
@@ -121,7 +133,8 @@ if (want('orm')) {
   const orm: any[] = [];
   for (const m of await modules('orm')) {
     try {
-      orm.push(await m.bench({ databaseUrl, transactions, runs }));
+      // A module reports one row, or one per database it runs on.
+      orm.push(...[await m.bench({ databaseUrl, transactions, runs })].flat());
     } catch (error) {
       orm.push({
         orm: `${m.name} (failed: ${(error as Error).message})`,

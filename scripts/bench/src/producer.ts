@@ -1,5 +1,6 @@
-import { createOutbox, pgClient, pgPool, postgres, SqlMessageStore } from '@troutbox/core';
-import { median, newPool, schemaName } from './util.js';
+import { createOutbox } from '@troutbox/core';
+import type { BenchTarget } from './databases.js';
+import { median, schemaName } from './util.js';
 
 export interface ProducerRow {
   variant: string;
@@ -11,58 +12,47 @@ export interface ProducerRow {
  * business row — alone, plus a hand-written single-row INSERT into the outbox table, and plus
  * `outbox.add` of one message. Variants are interleaved run by run.
  */
-export async function producerBench(options: { transactions: number; runs: number }): Promise<ProducerRow[]> {
-  const pool = newPool(2);
-  const schema = schemaName('producer');
-  const store = new SqlMessageStore({ dialect: postgres({ schema }), db: pgPool(pool) });
-  await store.migrate();
-  await pool.query(
-    `CREATE TABLE "${schema}".orders (id bigint PRIMARY KEY, customer text NOT NULL, total integer NOT NULL)`,
-  );
-  const outbox = createOutbox({ dialect: store.dialect });
-  const client = await pool.connect();
-  const exec = pgClient(client);
-  const orders = `"${schema}".orders`;
-  const outboxTable = `"${schema}".outbox_messages`;
+export async function producerBench(
+  target: BenchTarget,
+  options: { transactions: number; runs: number },
+): Promise<ProducerRow[]> {
+  const namespace = schemaName('producer');
+  const dialect = target.dialect(namespace);
+  const pool = target.pool(2);
+  await dialect.migrate(pool.db);
+  const orders = await target.createOrders(namespace);
+  const outbox = createOutbox({ dialect });
+  const session = await pool.session();
+  const outboxTable = dialect.tableName;
   let nextId = 1;
+  const order = async (id: number) => {
+    const { sql, params } = target.insertOrder(orders, id);
+    await session.query(sql, params);
+  };
 
   const variants: Record<string, (id: number) => Promise<void>> = {
     'business row alone': async (id) => {
-      await client.query('BEGIN');
-      await client.query(`INSERT INTO ${orders} (id, customer, total) VALUES ($1, $2, $3)`, [
-        id,
-        'c-42',
-        id % 977,
-      ]);
-      await client.query('COMMIT');
+      await session.begin();
+      await order(id);
+      await session.commit();
     },
     '+ hand-written outbox INSERT': async (id) => {
-      await client.query('BEGIN');
-      await client.query(`INSERT INTO ${orders} (id, customer, total) VALUES ($1, $2, $3)`, [
-        id,
-        'c-42',
-        id % 977,
-      ]);
+      await session.begin();
+      await order(id);
       const payload = Buffer.from(JSON.stringify({ type: 'OrderPlaced', orderId: id, total: id % 977 }));
-      await client.query(
-        `INSERT INTO ${outboxTable} (topic, key, payload, headers) VALUES ($1, $2, $3, $4::jsonb)`,
-        ['orders', String(id), payload, '{}'],
-      );
-      await client.query('COMMIT');
+      const { sql, params } = target.handInsert(outboxTable, id, payload);
+      await session.query(sql, params);
+      await session.commit();
     },
     '+ outbox.add (troutbox)': async (id) => {
-      await client.query('BEGIN');
-      await client.query(`INSERT INTO ${orders} (id, customer, total) VALUES ($1, $2, $3)`, [
-        id,
-        'c-42',
-        id % 977,
-      ]);
-      await outbox.add(exec, {
+      await session.begin();
+      await order(id);
+      await outbox.add(session.executor, {
         topic: 'orders',
         key: String(id),
         payload: { type: 'OrderPlaced', orderId: id, total: id % 977 },
       });
-      await client.query('COMMIT');
+      await session.commit();
     },
   };
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
@@ -83,8 +73,8 @@ export async function producerBench(options: { transactions: number; runs: numbe
     for (const name of Object.keys(variants))
       samples[name]!.push(options.transactions / (elapsed[name]! / 1000));
   }
-  client.release();
-  await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+  session.release();
   await pool.end();
+  await target.drop(namespace);
   return Object.entries(samples).map(([variant, s]) => ({ variant, txPerSec: median(s) }));
 }
