@@ -2,11 +2,18 @@
 // addMessage (with the OutboxSubscriber registered, as an app would have it), against the same
 // transaction plus an equivalent outbox row written with TypeORM's own manager.insert() on an
 // entity mapped to a copy of the outbox table. Both on one pooled connection, interleaved, in
-// the same run.
-import { postgres } from '@troutbox/core';
-import { addMessage, outboxMessageEntity, outboxSubscriber, typeormExecutor } from '@troutbox/typeorm';
-import { DataSource, EntitySchema } from 'typeorm';
+// the same run; once on PostgreSQL and once on MariaDB/MySQL (MYSQL_URL).
+import {
+  addMessage,
+  dialectFor,
+  outboxMessageEntity,
+  outboxSubscriber,
+  typeormExecutor,
+} from '@troutbox/typeorm';
+import { DataSource, type DataSourceOptions, EntitySchema } from 'typeorm';
 import { median, schemaName } from '../util.js';
+
+const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 interface BenchOrder {
   id: number;
@@ -14,40 +21,122 @@ interface BenchOrder {
   total: number;
 }
 
-export async function bench(options: {
+interface OrmRow {
+  orm: string;
+  withOutboxTxPerSec: number;
+  withOrmInsertTxPerSec: number;
+}
+
+interface Options {
   databaseUrl: string;
   transactions: number;
   runs: number;
-}): Promise<{ orm: string; withOutboxTxPerSec: number; withOrmInsertTxPerSec: number }> {
-  const schema = schemaName('typeorm');
+}
+
+/** A database to run on: the data source's type, its options in a namespace, and how to make and drop that. */
+interface Target {
+  label: string;
+  type: 'postgres' | 'mysql' | 'mariadb';
+  /** Data source options with the bench's tables in `ns` (a schema, or a database on MySQL). */
+  options(ns: string): DataSourceOptions;
+  /** Outbox options naming `ns`. */
+  where(ns: string): { schema?: string; database?: string };
+  /** A data source on the server, to create and drop `ns`. */
+  server: DataSourceOptions;
+  /** The server's version, as one word. */
+  versionSql: string;
+  create(server: DataSource, ns: string): Promise<void>;
+  drop(server: DataSource, ns: string): Promise<void>;
+}
+
+function targets(databaseUrl: string): Target[] {
+  const inDatabase = (ns: string) => {
+    const url = new URL(mysqlUrl);
+    url.pathname = `/${ns}`;
+    return url.toString();
+  };
+  return [
+    {
+      label: 'PostgreSQL',
+      type: 'postgres',
+      options: (schema) => ({ type: 'postgres', url: databaseUrl, schema }),
+      where: (schema) => ({ schema }),
+      server: { type: 'postgres', url: databaseUrl },
+      versionSql: 'SELECT version() AS v',
+      create: (server, schema) => server.createQueryRunner().createSchema(schema, true),
+      drop: (server, schema) => server.createQueryRunner().dropSchema(schema, true, true),
+    },
+    {
+      label: 'MariaDB',
+      type: 'mariadb',
+      // TypeORM lets the url's database win over `database`; times are UTC.
+      options: (database) => ({ type: 'mariadb', url: inDatabase(database), timezone: 'Z' }),
+      where: (database) => ({ database }),
+      server: { type: 'mariadb', url: mysqlUrl },
+      versionSql: "SELECT SUBSTRING_INDEX(VERSION(), '-', 1) AS v",
+      create: (server, database) => server.createQueryRunner().createDatabase(database, true),
+      drop: (server, database) => server.createQueryRunner().dropDatabase(database, true),
+    },
+  ];
+}
+
+/** One row per database: PostgreSQL (`databaseUrl`) and MariaDB/MySQL (`MYSQL_URL`). */
+export async function bench(options: Options): Promise<OrmRow[]> {
+  const rows: OrmRow[] = [];
+  for (const target of targets(options.databaseUrl)) {
+    try {
+      rows.push(await benchOn(target, options));
+    } catch (error) {
+      // One database being down does not lose the other's row.
+      rows.push({
+        orm: `typeorm on ${target.label} (failed: ${(error as Error).message})`,
+        withOutboxTxPerSec: Number.NaN,
+        withOrmInsertTxPerSec: Number.NaN,
+      });
+    }
+  }
+  return rows;
+}
+
+async function benchOn(target: Target, options: Options): Promise<OrmRow> {
+  const ns = schemaName('typeorm');
   const Order = new EntitySchema<BenchOrder>({
     name: 'BenchOrder',
     tableName: 'orders',
     columns: {
       id: { type: 'bigint', primary: true },
-      customer: { type: 'text' },
+      customer: { type: 'varchar', length: 64 },
       total: { type: 'integer' },
     },
   });
   // The same columns, indexes and defaults as the outbox table, on a table of its own.
-  const OutboxCopy = outboxMessageEntity({ schema, table: 'outbox_copy' });
+  const OutboxCopy = outboxMessageEntity({ type: target.type, ...target.where(ns), table: 'outbox_copy' });
+  const server = new DataSource(target.server);
+  await server.initialize();
+  let version = '';
+  try {
+    await target.create(server, ns);
+    const [row] = await server.query(target.versionSql);
+    version = String(row.v)
+      .replace(/^PostgreSQL /, '')
+      .split(' ')[0]!;
+  } finally {
+    await server.destroy();
+  }
   const dataSource = new DataSource({
-    type: 'postgres',
-    url: options.databaseUrl,
-    schema,
+    ...target.options(ns),
     // One connection: both variants run on the same backend, as one application request would.
     poolSize: 1,
     entities: [Order, OutboxCopy],
-    subscribers: [outboxSubscriber({ schema })],
-  });
+    subscribers: [outboxSubscriber(target.where(ns))],
+  } as DataSourceOptions);
   await dataSource.initialize();
   try {
-    const queryRunner = dataSource.createQueryRunner();
-    await queryRunner.createSchema(schema, true);
-    await queryRunner.release();
     await dataSource.synchronize(); // the orders table; the outbox entities are left alone
-    await postgres({ schema }).migrate(typeormExecutor(dataSource));
-    await postgres({ schema, table: 'outbox_copy' }).migrate(typeormExecutor(dataSource));
+    await dialectFor(target.type, target.where(ns)).migrate(typeormExecutor(dataSource));
+    await dialectFor(target.type, { ...target.where(ns), table: 'outbox_copy' }).migrate(
+      typeormExecutor(dataSource),
+    );
     let nextId = 1;
 
     const variants = {
@@ -63,12 +152,16 @@ export async function bench(options: {
       insert: (id: number) =>
         dataSource.transaction(async (manager) => {
           await manager.insert(Order, { id, customer: 'c-42', total: id % 977 });
+          // MySQL's outbox table has no defaults for its times (core writes them): name them here.
+          const now = new Date();
           await manager.insert(OutboxCopy, {
             topic: 'orders',
             key: String(id),
             payload: Buffer.from(JSON.stringify({ type: 'OrderPlaced', orderId: id, total: id % 977 })),
             contentType: 'application/json',
             headers: {},
+            availableAt: now,
+            createdAt: now,
           });
         }),
     };
@@ -92,14 +185,14 @@ export async function bench(options: {
       for (const name of names) samples[name].push((options.transactions * 1000) / elapsed[name]);
     }
     return {
-      orm: 'typeorm 1.1 (addMessage vs manager.insert)',
+      orm: `typeorm 1.1 on ${target.label} ${version} (addMessage vs manager.insert)`,
       withOutboxTxPerSec: median(samples.addMessage),
       withOrmInsertTxPerSec: median(samples.insert),
     };
   } finally {
-    const queryRunner = dataSource.createQueryRunner();
-    await queryRunner.dropSchema(schema, true, true);
-    await queryRunner.release();
     await dataSource.destroy();
+    const cleanup = new DataSource(target.server);
+    await cleanup.initialize();
+    await target.drop(cleanup, ns).finally(() => cleanup.destroy());
   }
 }
