@@ -23,9 +23,11 @@ export type {
   OutboxStats,
   Outcome,
   Statement,
+  TableStatus,
 } from './dialect/dialect.js';
 export { type MysqlDialectOptions, mysql, mysqlDateTime } from './dialect/mysql.js';
 export { advisoryLockKey, type PostgresDialectOptions, postgres } from './dialect/postgres.js';
+export type { PartitionSupport } from './dialect/postgres-partitions.js';
 export {
   describeError,
   isOutboxError,
@@ -61,6 +63,25 @@ export {
 } from './message.js';
 export { createOutbox, type Outbox, type OutboxOptions } from './outbox.js';
 export {
+  type IntervalJob,
+  type IntervalJobOptions,
+  type KeptPartition,
+  type PartitionCalendar,
+  type PartitionedStore,
+  type PartitionInfo,
+  type PartitionInterval,
+  type PartitionListing,
+  type PartitionMaintenanceOptions,
+  type PartitionMaintenanceReport,
+  type PartitionOptions,
+  type PrunableStore,
+  partitionCalendar,
+  type ResolvedPartitionOptions,
+  resolvePartitionOptions,
+  startPartitionMaintenance,
+  startPruning,
+} from './partitions.js';
+export {
   createRelay,
   type Relay,
   type RelayOptions,
@@ -84,7 +105,9 @@ export {
 } from './sender.js';
 export {
   type DeadLetterSelector,
+  type MessageCount,
   type MessageStore,
+  type PruneOptions,
   resolveLimits,
   SqlMessageStore,
   type SqlMessageStoreOptions,

@@ -1,4 +1,12 @@
-import type { Dialect, MessageFilter, MigrateResult, OutboxStats, Outcome } from './dialect/dialect.js';
+import type {
+  Dialect,
+  MessageFilter,
+  MigrateResult,
+  OutboxStats,
+  Outcome,
+  TableStatus,
+} from './dialect/dialect.js';
+import { toDate, toInt } from './dialect/rows.js';
 import { OutboxError } from './errors.js';
 import type { Executor, TransactionalExecutor } from './executor.js';
 import {
@@ -11,12 +19,41 @@ import {
   type OutboxMessage,
   type StoredMessage,
 } from './message.js';
+import type {
+  PartitionListing,
+  PartitionMaintenanceOptions,
+  PartitionMaintenanceReport,
+} from './partitions.js';
 import { withTraceContext } from './telemetry.js';
 
-/** Which dead letters to requeue or purge: ids, or everything (optionally by topic and age). */
+/**
+ * Which dead letters to requeue or purge: ids, or everything (optionally by topic and age, and
+ * up to `maxId`, so that a bulk change stops at what was counted before it — see `count()`).
+ */
 export type DeadLetterSelector =
   | { readonly ids: readonly string[] }
-  | { readonly all: true; readonly topic?: string; readonly createdBefore?: Date };
+  | { readonly all: true; readonly topic?: string; readonly createdBefore?: Date; readonly maxId?: string };
+
+/** What `count()` returns. */
+export interface MessageCount {
+  readonly count: number;
+  /** The largest matching id (null when none match): pass it as `maxId` to a bulk requeue or purge. */
+  readonly maxId: string | null;
+}
+
+/** Options of `pruneSent()`. Give `olderThan` or `olderThanMs`. */
+export interface PruneOptions {
+  /** Delete messages sent before this instant. */
+  readonly olderThan?: Date;
+  /** Delete messages sent more than this many ms ago, by the database's clock. */
+  readonly olderThanMs?: number;
+  /** Rows per DELETE statement. @defaultValue 5000 */
+  readonly batchSize?: number;
+  /** Stop after this many statements (the next run carries on). @defaultValue no limit */
+  readonly maxBatches?: number;
+  /** Called after each statement with the running total. */
+  readonly onProgress?: (deleted: number) => void;
+}
 
 /**
  * The repository contract of the outbox. Every method that takes `db` runs on that executor —
@@ -76,6 +113,12 @@ export interface SqlMessageStoreOptions {
   limits?: Partial<MessageLimits>;
   /** Rows a bulk requeue or purge touches per statement, so no statement locks the table for long. @defaultValue 5000 */
   adminBatchSize?: number;
+}
+
+function positiveInt(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
+    throw new OutboxError('INVALID_OPTION', `${what} must be a positive integer, got ${String(value)}`);
+  return value;
 }
 
 /** Message ids are 64-bit integers, passed around as decimal strings. */
@@ -232,8 +275,12 @@ export class SqlMessageStore implements MessageStore {
 
   async get(id: string): Promise<StoredMessage | null> {
     const { sql, params } = this.dialect.getMessage(checkId(id));
-    const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
-    return rows[0] ? this.dialect.toStoredMessage(rows[0]) : null;
+    try {
+      const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+      return rows[0] ? this.dialect.toStoredMessage(rows[0]) : null;
+    } catch (e) {
+      wrapStoreError('get', e);
+    }
   }
 
   #filter(selector: DeadLetterSelector | { olderThan: Date; topic?: string }): MessageFilter {
@@ -254,8 +301,9 @@ export class SqlMessageStore implements MessageStore {
         throw new OutboxError('INVALID_OPTION', 'ids must be an array of message ids');
       return { ids: selector.ids.map(checkId) };
     }
-    const f: { topic?: string; createdBefore?: Date } = {};
+    const f: { topic?: string; createdBefore?: Date; maxId?: string } = {};
     if (selector.topic !== undefined) f.topic = selector.topic;
+    if ('maxId' in selector && selector.maxId !== undefined) f.maxId = checkId(selector.maxId);
     if ('olderThan' in selector) f.createdBefore = selector.olderThan;
     else if (selector.createdBefore !== undefined) f.createdBefore = selector.createdBefore;
     else if (selector.all !== true) throw new OutboxError('INVALID_OPTION', 'pass { ids } or { all: true }');
@@ -310,8 +358,193 @@ export class SqlMessageStore implements MessageStore {
 
   async stats(): Promise<OutboxStats> {
     const { sql, params } = this.dialect.stats();
-    const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
-    return this.dialect.toStats(rows[0] ?? {});
+    try {
+      const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+      return this.dialect.toStats(rows[0] ?? {});
+    } catch (e) {
+      wrapStoreError('stats', e);
+    }
+  }
+
+  /**
+   * Count messages in one state, optionally by topic, age and id bound, with the largest
+   * matching id: count, confirm, then requeue or purge `{ all: true, maxId }` so the change
+   * stops at what was counted.
+   *
+   * @example
+   * ```ts
+   * const { count, maxId } = await store.count('dead', { topic: 'orders' });
+   * if (maxId && (await confirm(count))) await store.purge('dead', { all: true, topic: 'orders', maxId });
+   * ```
+   */
+  async count(
+    status: MessageStatus,
+    filter: { topic?: string; createdBefore?: Date; maxId?: string } = {},
+  ): Promise<MessageCount> {
+    if (!['pending', 'sent', 'dead'].includes(status)) {
+      throw new OutboxError('INVALID_OPTION', `status must be pending, sent or dead, got ${String(status)}`);
+    }
+    const f = this.#filter({ all: true, ...filter });
+    const { sql, params } = this.dialect.count(status, f);
+    try {
+      const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+      const maxId = rows[0]?.max_id;
+      return { count: toInt(rows[0]?.n ?? 0), maxId: maxId == null ? null : String(maxId) };
+    } catch (e) {
+      wrapStoreError('count', e);
+    }
+  }
+
+  /**
+   * Messages sent within each window before the database's clock, in one query (by default
+   * the last minute and the last hour).
+   *
+   * @example
+   * ```ts
+   * const { counts: [lastMinute, lastHour] } = await store.sentCounts([60_000, 3_600_000]);
+   * ```
+   */
+  async sentCounts(
+    windowsMs: readonly number[] = [60_000, 3_600_000],
+  ): Promise<{ now: Date; counts: number[] }> {
+    if (!Array.isArray(windowsMs) || windowsMs.length === 0) {
+      throw new OutboxError('INVALID_OPTION', 'sentCounts needs at least one window in ms');
+    }
+    for (const w of windowsMs) positiveInt(w, 'a sentCounts window');
+    const { sql, params } = this.dialect.sentCounts(windowsMs);
+    try {
+      const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+      const row = rows[0] ?? {};
+      return { now: toDate(row.now), counts: windowsMs.map((_, i) => toInt(row[`w${i}`] ?? 0)) };
+    } catch (e) {
+      wrapStoreError('sentCounts', e);
+    }
+  }
+
+  /** The database's clock (ages and retention are measured by it, not by this machine's). */
+  async now(): Promise<Date> {
+    const { sql, params } = this.dialect.now();
+    try {
+      const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
+      return toDate(rows[0]?.now);
+    } catch (e) {
+      wrapStoreError('now', e);
+    }
+  }
+
+  /**
+   * Whether the outbox table exists, whether it is partitioned, and its migration version
+   * against the newest this version of troutbox knows.
+   *
+   * @example
+   * ```ts
+   * const s = await store.tableStatus();
+   * if (!s.exists || s.version! < s.latest) await store.migrate();
+   * ```
+   */
+  async tableStatus(): Promise<TableStatus> {
+    try {
+      return await this.dialect.tableStatus(this.db);
+    } catch (e) {
+      wrapStoreError('tableStatus', e);
+    }
+  }
+
+  /**
+   * Retention for the plain table: delete sent messages older than a bound, oldest first, in
+   * statements of at most `batchSize` rows (never one unbounded DELETE), each committed on its
+   * own so relays and producers keep working beside it. Pending and dead messages are never
+   * touched; dead ones stay until purged. Returns how many were deleted. Run it on an interval
+   * with {@link startPruning}.
+   *
+   * @example
+   * ```ts
+   * await store.pruneSent({ olderThanMs: 7 * 24 * 3600_000, batchSize: 5000 });
+   * ```
+   */
+  async pruneSent(options: PruneOptions): Promise<number> {
+    if (typeof options !== 'object' || options === null) {
+      throw new OutboxError('INVALID_OPTION', 'pruneSent needs { olderThan } or { olderThanMs }');
+    }
+    const { olderThan, olderThanMs } = options;
+    if ((olderThan === undefined) === (olderThanMs === undefined)) {
+      throw new OutboxError('INVALID_OPTION', 'pruneSent needs exactly one of olderThan and olderThanMs');
+    }
+    if (olderThan !== undefined && (!(olderThan instanceof Date) || Number.isNaN(olderThan.getTime())))
+      throw new OutboxError('INVALID_OPTION', `olderThan must be a valid Date, got ${String(olderThan)}`);
+    if (olderThanMs !== undefined && (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)))
+      throw new OutboxError('INVALID_OPTION', `olderThanMs must be a number ≥ 0, got ${String(olderThanMs)}`);
+    const limit = positiveInt(options.batchSize ?? 5000, 'batchSize');
+    const maxBatches =
+      options.maxBatches === undefined
+        ? Number.POSITIVE_INFINITY
+        : positiveInt(options.maxBatches, 'maxBatches');
+    const sentBefore = olderThan ?? new Date((await this.now()).getTime() - olderThanMs!);
+    let total = 0;
+    try {
+      for (let batches = 0; batches < maxBatches; batches++) {
+        const { sql, params } = this.dialect.pruneSent({ sentBefore, limit });
+        const { rowCount } = await this.db.query(sql, params);
+        total += rowCount;
+        options.onProgress?.(total);
+        if (rowCount < limit) break;
+      }
+      return total;
+    } catch (e) {
+      wrapStoreError('pruneSent', e);
+    }
+  }
+
+  #partitionSupport(operation: string) {
+    const support = this.dialect.partitions;
+    if (!support) {
+      throw new OutboxError(
+        'INVALID_OPTION',
+        `${operation}: partitioned tables are not available on ${this.dialect.name}`,
+      );
+    }
+    return support;
+  }
+
+  /**
+   * The partitions of a partitioned table (PostgreSQL): name, range, kind, exact pending and
+   * dead counts, an estimated row count, and whether maintenance will drop it. A plain table
+   * answers `{ partitioned: false, partitions: [] }`.
+   *
+   * @example
+   * ```ts
+   * for (const p of (await store.partitions()).partitions) console.log(p.name, p.from, p.pending, p.droppable);
+   * ```
+   */
+  async partitions(): Promise<PartitionListing> {
+    const support = this.#partitionSupport('partitions()');
+    try {
+      return await support.list(this.db);
+    } catch (e) {
+      wrapStoreError('partitions', e);
+    }
+  }
+
+  /**
+   * One partition maintenance run, in one transaction under the advisory lock `lockId`: create
+   * the partitions ahead (moving rows that waited in DEFAULT into them), drop those past
+   * retention — after moving their pending and dead messages into DEFAULT, ids and timestamps
+   * unchanged — and delete old sent rows from DEFAULT. A run that finds the lock taken does
+   * nothing and answers `ran: false`. See {@link startPartitionMaintenance} for an interval job.
+   *
+   * @example
+   * ```ts
+   * const report = await store.maintainPartitions({ lockId: 4242 });
+   * if (report.kept.length > 0) log.warn('partitions kept past retention', report.kept);
+   * ```
+   */
+  async maintainPartitions(options: PartitionMaintenanceOptions): Promise<PartitionMaintenanceReport> {
+    const support = this.#partitionSupport('maintainPartitions()');
+    try {
+      return await support.maintain(this.db, options);
+    } catch (e) {
+      wrapStoreError('maintainPartitions', e);
+    }
   }
 
   migrate(options: { to?: number } = {}): Promise<MigrateResult> {

@@ -1,5 +1,6 @@
 import type { Executor, IsolationLevel, TransactionalExecutor } from '../executor.js';
 import type { EncodedMessage, MessageStatus, OutboxMessage, StoredMessage } from '../message.js';
+import type { PartitionSupport } from './postgres-partitions.js';
 
 /** One SQL statement with its bound parameters. */
 export interface Statement {
@@ -45,6 +46,20 @@ export interface MessageFilter {
   readonly topic?: string;
   /** Only messages created before this instant. */
   readonly createdBefore?: Date;
+  /** Only ids up to this one (inclusive): a bulk change stops at what was counted before it. */
+  readonly maxId?: string;
+}
+
+/** Whether the outbox table exists, and at which migration, as `tableStatus()` reads it. */
+export interface TableStatus {
+  /** The outbox table exists. */
+  readonly exists: boolean;
+  /** It is a partitioned table (PostgreSQL `relkind = 'p'`, MySQL with partitions). */
+  readonly partitioned: boolean;
+  /** Newest migration recorded in `<table>_migrations`; null when that table does not exist. */
+  readonly version: number | null;
+  /** Newest migration this version of troutbox knows. */
+  readonly latest: number;
 }
 
 /** Counts of the outbox table, as `stats()` returns them. */
@@ -81,6 +96,18 @@ export interface Dialect {
   requeue(filter: MessageFilter & { limit: number }): Statement;
   purge(status: 'sent' | 'dead', filter: MessageFilter & { limit: number }): Statement;
   stats(): Statement;
+  /** Count messages in one state (columns `n`, and `max_id` as text). */
+  count(status: MessageStatus, filter: MessageFilter): Statement;
+  /** Messages sent within each window (ms) before the database's now (columns `now`, `w0`, `w1`…). */
+  sentCounts(windowsMs: readonly number[]): Statement;
+  /** Delete at most `limit` sent messages whose `sent_at` is before `sentBefore`. */
+  pruneSent(filter: { sentBefore: Date; limit: number }): Statement;
+  /** The database's clock (column `now`). */
+  now(): Statement;
+  /** Whether the table exists, is partitioned, and its migration version. */
+  tableStatus(db: Executor): Promise<TableStatus>;
+  /** Partitioned tables (PostgreSQL); undefined where the database has none. */
+  readonly partitions?: PartitionSupport;
 
   /** Turn a row of `claim` into a message, whatever the driver's types. */
   toMessage(row: Record<string, unknown>): OutboxMessage;

@@ -3,7 +3,7 @@ import type { Executor, TransactionalExecutor } from '../executor.js';
 import { quoteMysql, validateIdentifier } from '../identifiers.js';
 import type { EncodedMessage, MessageStatus } from '../message.js';
 import { mysqlMigrationSources } from '../migrations/mysql.js';
-import type { Dialect, MessageFilter, MigrateResult, Outcome, Statement } from './dialect.js';
+import type { Dialect, MessageFilter, MigrateResult, Outcome, Statement, TableStatus } from './dialect.js';
 import { advisoryLockKey, renderMigrations } from './postgres.js';
 import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
 
@@ -124,6 +124,10 @@ SET
     if (filter.createdBefore !== undefined) {
       params.push(mysqlDateTime(filter.createdBefore));
       parts.push('created_at < ?');
+    }
+    if (filter.maxId !== undefined) {
+      params.push(filter.maxId);
+      parts.push('id <= ?');
     }
     return parts.join(' AND ');
   }
@@ -309,6 +313,59 @@ SET
           cause,
         });
       }
+    },
+
+    // Admin queries (count, recent sends, retention, table status).
+    count(status, filter): Statement {
+      const params: unknown[] = [];
+      const cond = where(status, filter, params);
+      return { sql: `SELECT COUNT(*) AS n, CAST(MAX(id) AS CHAR) AS max_id FROM ${t} WHERE ${cond}`, params };
+    },
+
+    sentCounts(windowsMs): Statement {
+      const within = 'UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND';
+      const cols = windowsMs.map((_, i) => `, COALESCE(SUM(sent_at > ${within}), 0) AS w${i}`);
+      return {
+        sql: `SELECT ${iso('UTC_TIMESTAMP(6)')} AS now${cols.join('')} FROM ${t} WHERE status = 'sent' AND sent_at > ${within}`,
+        params: [...windowsMs.map((ms) => ms * 1000), Math.max(0, ...windowsMs) * 1000],
+      };
+    },
+
+    pruneSent({ sentBefore, limit }): Statement {
+      return {
+        sql: `DELETE FROM ${t} WHERE status = 'sent' AND sent_at < ? ORDER BY sent_at LIMIT ?`,
+        params: [mysqlDateTime(sentBefore), limit],
+      };
+    },
+
+    now(): Statement {
+      return { sql: `SELECT ${iso('UTC_TIMESTAMP(6)')} AS now`, params: [] };
+    },
+
+    async tableStatus(db: Executor): Promise<TableStatus> {
+      const { rows } = await db.query<Record<string, unknown>>(
+        `SELECT
+  (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?) AS found,
+  (SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL) AS parts,
+  (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?) AS has_migrations`,
+        [
+          database ?? null,
+          tableName,
+          database ?? null,
+          tableName,
+          database ?? null,
+          `${tableName}_migrations`,
+        ],
+      );
+      const row = rows[0] ?? {};
+      let version: number | null = null;
+      if (Number(row.has_migrations) > 0) {
+        const { rows: v } = await db.query<{ v: unknown }>(
+          `SELECT MAX(version) AS v FROM ${migrationsTable}`,
+        );
+        version = v[0]?.v == null ? 0 : Number(v[0].v);
+      }
+      return { exists: Number(row.found) > 0, partitioned: Number(row.parts) > 0, version, latest };
     },
   };
 }

@@ -2,8 +2,22 @@ import { OutboxError } from '../errors.js';
 import type { Executor, TransactionalExecutor } from '../executor.js';
 import { quotePg, validateIdentifier } from '../identifiers.js';
 import type { EncodedMessage, MessageStatus } from '../message.js';
-import { type MigrationSource, postgresMigrationSources } from '../migrations/postgres.js';
-import type { Dialect, MessageFilter, MigrateResult, Migration, Outcome, Statement } from './dialect.js';
+import {
+  type MigrationSource,
+  postgresMigrationSources,
+  postgresPartitionedMigrationSources,
+} from '../migrations/postgres.js';
+import { type PartitionOptions, resolvePartitionOptions } from '../partitions.js';
+import type {
+  Dialect,
+  MessageFilter,
+  MigrateResult,
+  Migration,
+  Outcome,
+  Statement,
+  TableStatus,
+} from './dialect.js';
+import { partitionComment, postgresPartitions } from './postgres-partitions.js';
 import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
 
 /** Options of {@link postgres}. */
@@ -12,6 +26,14 @@ export interface PostgresDialectOptions {
   schema?: string;
   /** Name of the outbox table. @defaultValue `'outbox_messages'` */
   table?: string;
+  /**
+   * Create the table partitioned by range of `created_at` (`true` for the defaults: daily
+   * partitions, 7 made ahead, 7 past ones kept). Decided when the table is created: `migrate()`
+   * on an existing plain table with this option fails rather than convert it. Run
+   * `store.maintainPartitions()` or `startPartitionMaintenance()` to keep partitions coming.
+   * @defaultValue a plain table
+   */
+  partitioned?: PartitionOptions | boolean;
 }
 
 // Selected through the alias `o`, and ordered by `o.id`: a bare `ORDER BY id` would bind to the
@@ -73,7 +95,15 @@ export function postgres(options: PostgresDialectOptions = {}): Dialect {
   const t = `${schema}.${quotePg(tableName)}`;
   const migrationsTable = `${schema}.${quotePg(`${tableName}_migrations`)}`;
   const lockKey = advisoryLockKey(`troutbox:migrate:${schemaName}`);
-  const migrations = renderMigrations(postgresMigrationSources, {
+  const partitionOptions =
+    options.partitioned === undefined || options.partitioned === false
+      ? null
+      : resolvePartitionOptions(options.partitioned);
+  const partitions = postgresPartitions({ schemaName, tableName, options: partitionOptions });
+  const sources = partitionOptions
+    ? postgresPartitionedMigrationSources(partitionComment(partitionOptions))
+    : postgresMigrationSources;
+  const migrations = renderMigrations(sources, {
     schema,
     table: quotePg(tableName),
     name: tableName,
@@ -124,6 +154,10 @@ WHERE o.id = u.id`;
     if (filter.createdBefore !== undefined) {
       params.push(filter.createdBefore);
       parts.push(`created_at < $${params.length}`);
+    }
+    if (filter.maxId !== undefined) {
+      params.push(filter.maxId);
+      parts.push(`id <= $${params.length}::bigint`);
     }
     return parts.join(' AND ');
   }
@@ -234,6 +268,57 @@ WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.lengt
       };
     },
 
+    count(status, filter): Statement {
+      const params: unknown[] = [];
+      const cond = where(status, filter, params);
+      return { sql: `SELECT count(*) AS n, max(id)::text AS max_id FROM ${t} WHERE ${cond}`, params };
+    },
+
+    sentCounts(windowsMs): Statement {
+      // One pass over the sent index, as far back as the widest window.
+      const widest = Math.max(0, ...windowsMs);
+      const cols = windowsMs.map(
+        (_, i) => `count(*) FILTER (WHERE sent_at > now() - $${i + 2} * interval '1 millisecond') AS w${i}`,
+      );
+      return {
+        sql: `SELECT now() AS now${cols.map((c) => `, ${c}`).join('')}
+FROM ${t} WHERE status = 'sent' AND sent_at > now() - $1 * interval '1 millisecond'`,
+        params: [widest, ...windowsMs],
+      };
+    },
+
+    pruneSent({ sentBefore, limit }): Statement {
+      // Oldest first along the sent index; one bounded statement per call.
+      return {
+        sql: `DELETE FROM ${t} WHERE id IN (
+  SELECT id FROM ${t} WHERE status = 'sent' AND sent_at < $1 ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        params: [sentBefore, limit],
+      };
+    },
+
+    now(): Statement {
+      return { sql: 'SELECT now() AS now', params: [] };
+    },
+
+    async tableStatus(db: Executor): Promise<TableStatus> {
+      const { rows } = await db.query<Record<string, unknown>>(
+        `SELECT (SELECT c.relkind::text FROM pg_class AS c WHERE c.oid = to_regclass($1)) AS relkind,
+  to_regclass($2) IS NOT NULL AS has_migrations`,
+        [t, migrationsTable],
+      );
+      const relkind = (rows[0]?.relkind as string | null) ?? null;
+      let version: number | null = null;
+      if (rows[0]?.has_migrations === true) {
+        const { rows: v } = await db.query<{ v: unknown }>(
+          `SELECT max(version) AS v FROM ${migrationsTable}`,
+        );
+        version = v[0]?.v == null ? 0 : Number(v[0].v);
+      }
+      return { exists: relkind !== null, partitioned: relkind === 'p', version, latest };
+    },
+
+    partitions,
+
     toMessage: rowToMessage,
     toStoredMessage: rowToStoredMessage,
     toStats: rowToStats,
@@ -265,6 +350,16 @@ WHERE id IN (SELECT id FROM ${t} WHERE ${cond} ORDER BY id LIMIT $${params.lengt
               m.name,
             ]);
             applied.push(m.version);
+          }
+          if (partitionOptions && (applied.includes(1) || done.has(1))) {
+            // CREATE TABLE IF NOT EXISTS would silently keep a plain table of the same name.
+            if (!(await partitions.isPartitioned(tx))) {
+              throw new OutboxError(
+                'MIGRATION_FAILED',
+                `${t} exists as a plain table; troutbox does not convert it to a partitioned one (create a new table, or migrate the rows yourself)`,
+              );
+            }
+            if (applied.includes(1)) await partitions.createInitial(tx);
           }
           return { applied, version: Math.max(newest, ...applied) };
         });

@@ -39,3 +39,43 @@ export const postgresMigrationSources: readonly MigrationSource[] = [
     down: [`DROP TABLE IF EXISTS {{schema}}.{{table}}`],
   },
 ];
+
+/**
+ * The same migrations for a table partitioned by range of `created_at` (`postgres({ partitioned })`).
+ * The primary key must hold the partition key, so it is `(id, created_at)`; ids stay unique
+ * (one identity sequence) and every lookup by id walks each partition's primary-key index. The
+ * DEFAULT partition catches rows for which no range exists yet. `{{comment}}` is the stored
+ * configuration, built from validated values only.
+ */
+export function postgresPartitionedMigrationSources(comment: string): readonly MigrationSource[] {
+  return [
+    {
+      version: 1,
+      name: 'create_outbox',
+      up: [
+        `CREATE TABLE IF NOT EXISTS {{schema}}.{{table}} (
+  id bigint GENERATED ALWAYS AS IDENTITY,
+  topic text NOT NULL,
+  key text,
+  payload bytea NOT NULL,
+  content_type text NOT NULL DEFAULT 'application/json',
+  headers jsonb NOT NULL DEFAULT '{}'::jsonb,
+  status text NOT NULL DEFAULT 'pending',
+  attempts integer NOT NULL DEFAULT 0,
+  available_at timestamptz NOT NULL DEFAULT now(),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  sent_at timestamptz,
+  last_error text,
+  CONSTRAINT "{{name}}_pkey" PRIMARY KEY (id, created_at),
+  CONSTRAINT "{{name}}_status_check" CHECK (status IN ('pending', 'sent', 'dead'))
+) PARTITION BY RANGE (created_at)`,
+        `CREATE TABLE IF NOT EXISTS {{schema}}."{{name}}_default" PARTITION OF {{schema}}.{{table}} DEFAULT`,
+        `CREATE INDEX IF NOT EXISTS "{{name}}_pending_idx" ON {{schema}}.{{table}} (available_at, id) WHERE status = 'pending'`,
+        `CREATE INDEX IF NOT EXISTS "{{name}}_dead_idx" ON {{schema}}.{{table}} (id) WHERE status = 'dead'`,
+        `CREATE INDEX IF NOT EXISTS "{{name}}_sent_idx" ON {{schema}}.{{table}} (sent_at) WHERE status = 'sent'`,
+        `COMMENT ON TABLE {{schema}}.{{table}} IS '${comment.replaceAll("'", "''")}'`,
+      ],
+      down: [`DROP TABLE IF EXISTS {{schema}}.{{table}}`],
+    },
+  ];
+}
