@@ -242,4 +242,34 @@ describe.each(databases)('retry and dead letters on $label', (database) => {
     expect(rows.every((r) => r.lastError?.includes('SENDER_CONTRACT'))).toBe(true);
     expect((await db.store.stats()).sent).toBe(1);
   });
+  it('awkward error texts are recorded and the attempt counted, never failing the batch', async () => {
+    // A completion the database refuses would send the batch again and again, uncounted.
+    db = await createTestOutbox(database, { prefix: 'errtext' });
+    const texts = [
+      `it's "quoted" \\ back\\slash\nnew line\ttab 🐟 é`,
+      // Clipped at 1,999 UTF-16 units: the cut falls inside the emoji's surrogate pair.
+      `${'x'.repeat(1998)}🐟🐟`,
+    ];
+    const huge = '🐟'.repeat(20_000);
+    await db.add([...texts, huge].map((_, i) => ({ topic: 't', payload: i })));
+    const errorOf = (m: OutboxMessage) => [...texts, huge][Number(Buffer.from(m.payload).toString())]!;
+    const run = (maxErrorLength?: number) =>
+      createRelay({
+        store: db!.store,
+        sender: scriptedSender((m) => ({ status: 'dead', error: errorOf(m) })),
+        batchSize: maxErrorLength ? 10 : 2,
+        ...(maxErrorLength ? { maxErrorLength } : {}),
+      }).runOnce({ maxBatches: 1 });
+    // The first two with the default clip (2,000), the huge one with a clip far beyond it.
+    expect(await run()).toMatchObject({ batches: 1, dead: 2 });
+    expect(await run(100_000)).toMatchObject({ batches: 1, dead: 1 });
+    const dead = await db.store.deadLetters();
+    expect(dead.map((d) => d.attempts)).toEqual([1, 1, 1]);
+    expect(dead[0]!.lastError).toBe(texts[0]);
+    expect(dead[1]!.lastError).toBe(`${'x'.repeat(1998)}\uFFFD…`);
+    // Bounded where the column is (MySQL TEXT: 16,383 four-byte characters), whole otherwise.
+    const kept = [...dead[2]!.lastError!];
+    expect(kept.length).toBeGreaterThanOrEqual(16_383);
+    expect(kept.every((c) => c === '🐟')).toBe(true);
+  });
 });

@@ -23,6 +23,17 @@ const iso = (column: string) => `DATE_FORMAT(${column}, '%Y-%m-%dT%H:%i:%s.%fZ')
 const COLUMNS = `CAST(o.id AS CHAR) AS id, o.topic, o.\`key\`, o.payload, o.content_type, o.headers, ${iso('o.created_at')} AS created_at, o.attempts`;
 const STORED_COLUMNS = `${COLUMNS}, o.status, ${iso('o.available_at')} AS available_at, ${iso('o.sent_at')} AS sent_at, o.last_error`;
 
+// last_error is TEXT: 65,535 bytes, so at most 16,383 four-byte characters. A longer error
+// (a relay with a large maxErrorLength) would fail the whole batch's completion in strict mode,
+// and the batch would be sent again and again without its attempts being counted.
+const MAX_ERROR_CHARS = 16_383;
+
+// An error text cut in the middle of a surrogate pair (the relay clips long errors) holds a lone
+// surrogate, which JSON.stringify escapes and JSON_TABLE rejects: the batch's completion would
+// fail every time. Such halves become U+FFFD, as PostgreSQL's driver does.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const wellFormed = (text: string) => text.replace(LONE_SURROGATE, '\uFFFD');
+
 /** A UTC `DATETIME(6)` literal value for a bound parameter. */
 export function mysqlDateTime(date: Date): string {
   return `${date.toISOString().replace('T', ' ').replace('Z', '')}000`;
@@ -92,7 +103,7 @@ JOIN JSON_TABLE(?, '$[*]' COLUMNS (
   error LONGTEXT PATH '$.error'
 )) AS u ON o.id = u.id
 SET
-  o.last_error = COALESCE(u.error, o.last_error),
+  o.last_error = COALESCE(LEFT(u.error, ${MAX_ERROR_CHARS}), o.last_error),
   o.attempts = o.attempts + IF(u.status = 'sent', 0, 1),
   o.available_at = IF(u.status = 'retry', UTC_TIMESTAMP(6) + INTERVAL u.delay_ms * 1000 MICROSECOND, o.available_at),
   o.sent_at = IF(u.status = 'sent', UTC_TIMESTAMP(6), o.sent_at),
@@ -204,7 +215,7 @@ SET
         id: o.id,
         status: o.status,
         delayMs: o.status === 'retry' ? Math.max(0, Math.round(o.delayMs)) : null,
-        error: o.status === 'sent' ? null : o.error,
+        error: o.status === 'sent' ? null : wellFormed(o.error),
       }));
       return { sql: completeSql, params: [JSON.stringify(rows)] };
     },
