@@ -30,8 +30,9 @@ function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | u
  * source, and inside a transaction the messages join the subscriber's batch: written at commit
  * in one insert with the messages of saved entities, in the order they were added (so per-key
  * order holds), and dropped with a nested transaction that rolls back. Without a subscriber the
- * table is `public.outbox_messages`, and with `options` it is the one they name; the messages are
- * then written at once, in one statement.
+ * table is `outbox_messages` (in `public` on PostgreSQL, in the connection's database on MySQL),
+ * and with `options` it is the one they name; the messages are then written at once, in one
+ * statement.
  *
  * @returns the number of messages written
  * @throws OutboxError `INVALID_MESSAGE`, `PAYLOAD_TOO_LARGE`, `UNSERIALIZABLE_PAYLOAD` before

@@ -165,8 +165,9 @@ function mysqlColumns(target: new () => OutboxMessageRow, table: string): void {
 }
 
 /**
- * The entity of the default outbox table, `public.outbox_messages`. For another schema or
- * table, use {@link outboxMessageEntity}.
+ * The entity of the default PostgreSQL outbox table, `public.outbox_messages`. For another
+ * schema or table, or for MySQL (`outboxMessageEntity({ type: 'mysql' })`), use
+ * {@link outboxMessageEntity}.
  *
  * @example
  * ```ts

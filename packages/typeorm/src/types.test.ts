@@ -26,6 +26,7 @@ import {
   outboxSubscriber,
   type QueryRunnerLike,
   queryRunnerExecutor,
+  type TransactionIsolationLevel,
   typeormExecutor,
 } from './index.js';
 
@@ -86,5 +87,26 @@ describe('public types', () => {
 
   it('dialectFor returns a core dialect', () => {
     expectTypeOf(dialectFor).returns.toEqualTypeOf<Dialect>();
+    expectTypeOf(dialectFor).parameter(0).toEqualTypeOf<string>();
+  });
+
+  it('the same helpers fit a MySQL or MariaDB data source', () => {
+    const Row = outboxMessageEntity({ type: 'mysql', database: 'shop', table: 'outbox' });
+    expectTypeOf(new Row()).toEqualTypeOf<OutboxMessageRow>();
+    const options = {
+      type: 'mysql',
+      timezone: 'Z',
+      entities: [Row],
+      subscribers: [outboxSubscriber({ database: 'shop', table: 'outbox' })],
+      migrations: createOutboxMigrations({ type: 'mysql', database: 'shop', table: 'outbox' }),
+    } satisfies DataSourceOptions;
+    expectTypeOf(options).toExtend<DataSourceOptions>();
+    const mariadb = {
+      type: 'mariadb',
+      migrations: createOutboxMigrations({ type: 'mariadb' }),
+    } satisfies DataSourceOptions;
+    expectTypeOf(mariadb).toExtend<DataSourceOptions>();
+    // The isolation levels the executor hands TypeORM are TypeORM's own.
+    expectTypeOf<TransactionIsolationLevel>().toExtend<Parameters<QueryRunner['startTransaction']>[0]>();
   });
 });
