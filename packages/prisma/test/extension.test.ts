@@ -207,6 +207,16 @@ describe.each(databases)('$label', (database) => {
       const all = [...messages, { topic: 'outside.big', payload: 'last', availableAt }];
       expect(await db.prisma.$outbox(all)).toBe(max + 1);
       expect(await db.outboxCount('outside.big')).toBe(max + 1);
+      // Inside a transaction, the same call writes in the caller's transaction, and so rolls back with it.
+      const inside = all.map((m) => ({ ...m, topic: 'inside.big' }));
+      const rolledBack = await db.prisma
+        .$transaction(async (tx) => {
+          expect(await tx.$outbox(inside)).toBe(max + 1);
+          throw new Rollback('after writing');
+        })
+        .catch((e: unknown) => e);
+      expect(rolledBack).toBeInstanceOf(Rollback);
+      expect(await db.outboxCount('inside.big')).toBe(0);
     });
 
     it('the shipped model reads what the extension wrote, through Prisma Client', async () => {
