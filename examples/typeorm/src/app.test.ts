@@ -1,4 +1,6 @@
-import { uniqueName } from '@troutbox/core/testing';
+import { uniqueName, waitFor } from '@troutbox/core/testing';
+import { exampleSender } from '@troutbox/example-support';
+import amqp from 'amqplib';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,4 +46,29 @@ describe.each(databases)('the TypeORM example on $name', ({ url, drop }) => {
     expect(again.delivered).toHaveLength(5);
     expect(lines).toContain('migrations: up to date');
   });
+});
+
+it('with AMQP_URL set, the TypeORM example delivers to RabbitMQ', async () => {
+  const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const exchange = uniqueName('tx_example_typeorm');
+  const queue = uniqueName('tq_example_typeorm');
+  const { sender } = exampleSender({ env: { AMQP_URL: amqpUrl }, exchange, queue });
+  const pgDb = databases[0]!;
+  const schema = uniqueName('example_typeorm_rmq');
+  const conn = await amqp.connect(amqpUrl);
+  try {
+    const summary = await runExample({ databaseUrl: pgDb.url, schema, sender, log: () => {} });
+    expect(summary.delivered).toHaveLength(5);
+    const ch = await conn.createChannel();
+    const received: string[] = [];
+    await ch.consume(queue, (m) => m && received.push(m.content.toString()), { noAck: true });
+    await waitFor(() => received.length >= 5);
+    expect(received.join('\n')).toContain('OrderPlaced');
+    expect(received.join('\n')).not.toContain('mallory');
+    await ch.deleteQueue(queue);
+    await ch.deleteExchange(exchange);
+  } finally {
+    await conn.close();
+    await pgDb.drop(pgDb.url, schema);
+  }
 });

@@ -1,12 +1,5 @@
-import {
-  createRelay,
-  type NewMessage,
-  type OutboxMessage,
-  payloadJson,
-  type Sender,
-  SqlMessageStore,
-  sent,
-} from '@troutbox/core';
+import { createRelay, type NewMessage, payloadJson, type Sender, SqlMessageStore } from '@troutbox/core';
+import { exampleSender } from '@troutbox/example-support';
 import {
   addMessage,
   createOutboxMigrations,
@@ -91,18 +84,6 @@ class CreateOrders1767225700000 implements MigrationInterface {
   }
 }
 
-/** A sender that prints each message: the stand-in for a broker. */
-export function consoleSender(log: (line: string) => void): Sender {
-  return {
-    name: 'console',
-    async send(messages: readonly OutboxMessage[]) {
-      for (const m of messages)
-        log(`  → ${m.topic} [${m.key ?? '-'}] #${m.id} ${JSON.stringify(payloadJson(m))}`);
-      return messages.map(() => sent());
-    },
-  };
-}
-
 export interface ExampleOptions {
   /** `postgres://…`, or `mysql://…` / `mariadb://…` for MySQL or MariaDB. */
   databaseUrl: string;
@@ -111,6 +92,8 @@ export interface ExampleOptions {
   log?: (line: string) => void;
   /** Give up waiting for delivery after this long. */
   timeoutMs?: number;
+  /** Where to deliver. @defaultValue RabbitMQ when `AMQP_URL` is set, the console otherwise */
+  sender?: Sender;
 }
 
 export interface ExampleSummary {
@@ -184,16 +167,23 @@ export async function runExample(options: ExampleOptions): Promise<ExampleSummar
 
     // The relay runs on TypeORM's own pool.
     const delivered: string[] = [];
-    const sender = consoleSender((line) => {
-      delivered.push(line);
-      log(line);
-    });
+    const { sender, describe } = options.sender
+      ? { sender: options.sender, describe: options.sender.name ?? 'the given sender' }
+      : exampleSender({ log: () => {} });
+    log(`delivering to ${describe}`);
     // The same dialect the subscriber writes with: PostgreSQL or MySQL, from the data source type.
     const store = new SqlMessageStore({
       dialect: dialectFor(target.type, target.outbox),
       db: typeormExecutor(dataSource),
     });
-    const relay = createRelay({ store, sender, pollIntervalMs: 200 });
+    const relay = createRelay({ store, sender, pollIntervalMs: 200, closeSender: true });
+    relay.on('sent', ({ messages }) => {
+      for (const m of messages) {
+        const line = `  → ${m.topic} [${m.key ?? '-'}] #${m.id} ${JSON.stringify(payloadJson(m))}`;
+        delivered.push(line);
+        log(line);
+      }
+    });
     wake = () => relay.wake();
     await relay.start();
 
