@@ -5,24 +5,24 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pgPool, postgres, SqlMessageStore } from '@troutbox/core';
+import { SqlMessageStore, type TransactionalExecutor } from '@troutbox/core';
 import { uniqueName } from '@troutbox/core/testing';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl } from './test/databases.js';
+import { drizzleExecutor } from './index.js';
+import { databases, type TestDatabase } from './test/databases.js';
 import { describeTable } from './test/describe-table.js';
 
 const require = createRequire(import.meta.url);
 const kitBin = join(dirname(require.resolve('drizzle-kit')), 'bin.cjs');
 const pgCore = require.resolve('drizzle-orm/pg-core');
-const schemaModule = fileURLToPath(new URL('./schema.ts', import.meta.url));
+const indexModule = fileURLToPath(new URL('./index.ts', import.meta.url));
 
 // drizzle-kit loads the schema file with its own TypeScript loader (tsx, as CommonJS). The
 // source condition points it at the workspace's TypeScript sources, as in the other tests.
-async function kitGenerate(schemaFile: string, out: string): Promise<string[]> {
+async function kitGenerate(dialect: string, schemaFile: string, out: string): Promise<string[]> {
   await promisify(execFile)(
     process.execPath,
-    [kitBin, 'generate', '--dialect=postgresql', `--schema=${schemaFile}`, `--out=${out}`],
+    [kitBin, 'generate', `--dialect=${dialect}`, `--schema=${schemaFile}`, `--out=${out}`],
     { env: { ...process.env, NODE_OPTIONS: '--conditions=@troutbox/source' }, timeout: 60_000 },
   );
   const files = readdirSync(out).filter((f) => f.endsWith('.sql'));
@@ -33,80 +33,150 @@ async function kitGenerate(schemaFile: string, out: string): Promise<string[]> {
     .filter(Boolean);
 }
 
-describe('drizzle-kit generate on a schema file that re-exports outboxTable', () => {
-  const own = uniqueName('kit_own'); // a pgSchema() of its own, exported
-  const viaPath = uniqueName('kit_path'); // the default public table, applied under search_path
-  const reference = uniqueName('kit_ref'); // made by core's migrate()
-  let pool: pg.Pool;
-  let dir: string;
-  let statements: string[];
+/** What differs between the databases in this test. */
+interface KitCase {
+  readonly dialect: 'postgresql' | 'mysql';
+  /** A schema file that re-exports the package's tables: the default one and `events` in `own`. */
+  schemaFile(own: string): string;
+  /** What the generated SQL must say. */
+  expectText(text: string, own: string): void;
+  /**
+   * Run the statements so the default table lands in `into` and `events` in `own` (PostgreSQL:
+   * the unqualified statements under a search_path; MySQL: all of them in database `into`).
+   */
+  apply(t: TestDatabase, statements: string[], into: string): Promise<void>;
+}
 
-  beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-    dir = mkdtempSync(join(tmpdir(), 'troutbox-kit-'));
-    writeFileSync(
-      join(dir, 'schema.ts'),
-      `import { pgSchema } from ${JSON.stringify(pgCore)};
-import { outboxTable } from ${JSON.stringify(schemaModule)};
+const kitCases: Record<string, KitCase> = {
+  PostgreSQL: {
+    dialect: 'postgresql',
+    schemaFile: (own) => `import { pgSchema } from ${JSON.stringify(pgCore)};
+import { outboxTable } from ${JSON.stringify(indexModule)};
 export const app = pgSchema(${JSON.stringify(own)});
 export const appOutbox = outboxTable({ schema: app, table: 'events' });
 export const outboxMessages = outboxTable();
 `,
-    );
-    statements = await kitGenerate(join(dir, 'schema.ts'), join(dir, 'out'));
-    await postgres({ schema: reference }).migrate(pgPool(pool));
-    await postgres({ schema: reference, table: 'events' }).migrate(pgPool(pool));
-  });
-  afterAll(async () => {
-    for (const s of [own, viaPath, reference]) await pool?.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-    await pool?.end();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('writes CREATE SCHEMA, the tables with their check constraint, and the partial indexes', () => {
-    const text = statements.join('\n');
-    expect(text).toContain(`CREATE SCHEMA "${own}"`);
-    expect(text).toContain(`CREATE TABLE "${own}"."events"`);
-    expect(text).toContain('CREATE TABLE "outbox_messages"');
-    expect(text).toContain(`CONSTRAINT "events_status_check" CHECK (status IN ('pending', 'sent', 'dead'))`);
-    expect(text).toMatch(
-      /CREATE INDEX "outbox_messages_pending_idx" .*\("available_at","id"\) WHERE status = 'pending'/,
-    );
-  });
-
-  it("applied, the SQL gives the tables core's migrate() creates, and core can use them", async () => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`CREATE SCHEMA "${viaPath}"`);
-      // The public table's statements are unqualified: run them inside a schema of the test's.
-      await client.query(`SET LOCAL search_path TO "${viaPath}"`);
-      for (const statement of statements) await client.query(statement);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK');
-      throw error;
-    } finally {
-      client.release();
-    }
-    const db = pgPool(pool);
-    const ref = await describeTable(db, reference, 'events');
-    expect(ref.columns).toHaveLength(12);
-    expect(await describeTable(db, own, 'events')).toEqual(ref);
-    expect(await describeTable(db, viaPath, 'outbox_messages')).toEqual(
-      await describeTable(db, reference, 'outbox_messages'),
-    );
-
-    const store = new SqlMessageStore({ dialect: postgres({ schema: own, table: 'events' }), db });
-    await db.transaction((tx) => store.add(tx, { topic: 'kit', key: 'k', payload: { ok: true } }));
-    const claimed = await db.transaction(async (tx) => {
-      const batch = await store.claim(tx, 10);
-      await store.markSent(
-        tx,
-        batch.map((m) => m.id),
+    expectText(text, own) {
+      expect(text).toContain(`CREATE SCHEMA "${own}"`);
+      expect(text).toContain(`CREATE TABLE "${own}"."events"`);
+      expect(text).toContain('CREATE TABLE "outbox_messages"');
+      expect(text).toContain(
+        `CONSTRAINT "events_status_check" CHECK (status IN ('pending', 'sent', 'dead'))`,
       );
-      return batch;
+      expect(text).toMatch(
+        /CREATE INDEX "outbox_messages_pending_idx" .*\("available_at","id"\) WHERE status = 'pending'/,
+      );
+    },
+    async apply(t, statements, into) {
+      // drizzle-kit creates the `own` schema; `into` is made here and the public table's
+      // unqualified statements run under its search_path.
+      await t.db.transaction(async (tx: any) => {
+        const ex = drizzleExecutor(tx);
+        await ex.query(`SET LOCAL search_path TO "${into}"`);
+        for (const statement of statements) await ex.query(statement);
+      });
+    },
+  },
+  MariaDB: {
+    dialect: 'mysql',
+    // drizzle-kit 0.31 leaves tables of a mysqlSchema() out, so `events` is a second table in
+    // the connection's database.
+    schemaFile: () => `import { mysqlOutboxTable } from ${JSON.stringify(indexModule)};
+export const appOutbox = mysqlOutboxTable({ table: 'events' });
+export const outboxMessages = mysqlOutboxTable();
+`,
+    expectText(text) {
+      expect(text).toContain('CREATE TABLE `events`');
+      expect(text).toContain('CREATE TABLE `outbox_messages`');
+      expect(text).toContain('`id` bigint AUTO_INCREMENT NOT NULL');
+      expect(text).toContain('`topic` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL');
+      expect(text).toContain('`payload` longblob NOT NULL');
+      expect(text).toContain('`available_at` datetime(6) NOT NULL');
+      expect(text).toContain("CONSTRAINT `events_status_check` CHECK(status IN ('pending', 'sent', 'dead'))");
+      expect(text).toContain(
+        'CREATE INDEX `outbox_messages_claim_idx` ON `outbox_messages` (`status`,`available_at`,`id`)',
+      );
+    },
+    async apply(t, statements, into) {
+      // One connection, switched to the test's database, runs the unqualified statements, and
+      // goes back to the pool on its own database.
+      await t.db.transaction(async (tx: any) => {
+        const ex = drizzleExecutor(tx);
+        const { rows } = await ex.query<{ db: string }>('SELECT DATABASE() AS db');
+        await ex.query(`USE \`${into}\``);
+        try {
+          for (const statement of statements) await ex.query(statement);
+        } finally {
+          await ex.query(`USE \`${rows[0]!.db}\``);
+        }
+      });
+    },
+  },
+};
+
+describe.each(databases)(
+  'drizzle-kit generate on a schema file that re-exports the table objects (%s)',
+  (name, open) => {
+    const kit = kitCases[name]!;
+    let t: TestDatabase;
+    let own: string; // the `events` table's namespace (PostgreSQL: a pgSchema() of its own, exported)
+    let into: string; // where the default table's unqualified statements run
+    let reference: string; // made by core's migrate()
+    let dir: string;
+    let statements: string[];
+    let executor: TransactionalExecutor;
+
+    beforeAll(async () => {
+      t = await open();
+      executor = drizzleExecutor(t.db);
+      into = await t.namespace('kit_into');
+      reference = await t.namespace('kit_ref');
+      own = t.kind === 'postgres' ? uniqueName('kit_own') : into;
+      dir = mkdtempSync(join(tmpdir(), 'troutbox-kit-'));
+      writeFileSync(join(dir, 'schema.ts'), kit.schemaFile(own));
+      statements = await kitGenerate(kit.dialect, join(dir, 'schema.ts'), join(dir, 'out'));
+      await t.dialect(reference).migrate(executor);
+      await t.dialect(reference, 'events').migrate(executor);
     });
-    expect(claimed.map((m) => m.topic)).toEqual(['kit']);
-  });
-});
+    afterAll(async () => {
+      if (t?.kind === 'postgres') await executor.query(`DROP SCHEMA IF EXISTS "${own}" CASCADE`);
+      await t?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('writes the tables with their check constraint and indexes', () => {
+      kit.expectText(statements.join('\n'), own);
+    });
+
+    it("applied, the SQL gives the tables core's migrate() creates, and core can use them", async () => {
+      await kit.apply(t, statements, into);
+      const ref = await describeTable(executor, t.kind, reference, 'events');
+      expect(ref.columns).toHaveLength(12);
+      const made = await describeTable(executor, t.kind, own, 'events');
+      const madeDefault = await describeTable(executor, t.kind, into, 'outbox_messages');
+      const refDefault = await describeTable(executor, t.kind, reference, 'outbox_messages');
+      if (t.kind === 'mysql') {
+        // drizzle-kit writes no table options: the table's default collation is the database's.
+        // Every column carries utf8mb4_bin itself, so only columns added later would differ.
+        for (const d of [made, madeDefault]) {
+          expect(d.table).toEqual([{ engine: 'InnoDB', table_collation: expect.any(String) }]);
+          d.table = ref.table;
+        }
+      }
+      expect(made).toEqual(ref);
+      expect(madeDefault).toEqual(refDefault);
+
+      const store = new SqlMessageStore({ dialect: t.dialect(own, 'events'), db: executor });
+      await executor.transaction((tx) => store.add(tx, { topic: 'kit', key: 'k', payload: { ok: true } }));
+      const claimed = await store.transaction(async (tx) => {
+        const batch = await store.claim(tx, 10);
+        await store.markSent(
+          tx,
+          batch.map((m) => m.id),
+        );
+        return batch;
+      });
+      expect(claimed.map((m) => m.topic)).toEqual(['kit']);
+    });
+  },
+);

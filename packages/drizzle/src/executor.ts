@@ -1,35 +1,23 @@
-import { type Executor, OutboxError, type QueryResult, type TransactionalExecutor } from '@troutbox/core';
-import type { PgDatabase } from 'drizzle-orm/pg-core';
+import type { Executor, QueryResult, TransactionalExecutor, TransactionOptions } from '@troutbox/core';
+import {
+  type DrizzleDatabase,
+  type DrizzleMySqlDatabase,
+  type DrizzlePgDatabase,
+  drizzleDialectOf,
+} from './dialect.js';
 import { toDrizzleSql } from './sql.js';
-
-/**
- * Any PostgreSQL drizzle database or transaction: node-postgres, postgres-js, PGlite, Neon,
- * Vercel… A `PgTransaction` is a `PgDatabase`, so a transaction fits wherever a database does.
- */
-export type DrizzlePgDatabase = PgDatabase<any, any, any>;
 
 /** Options of {@link drizzleExecutor}. */
 export interface DrizzleExecutorOptions {
   /**
-   * Called with connection errors that node-postgres emits as events (a server restart, a
-   * terminated backend) on a client drizzle checked out for a transaction, or on the pool.
-   * Without a listener such an event crashes the process; the executor adds one while each of
-   * its transactions runs, and one to a node-postgres pool that has none.
+   * Called with connection errors that node-postgres and mysql2 emit as events (a server
+   * restart, a terminated session) on a connection drizzle checked out for a transaction, or on
+   * a node-postgres pool. Without a listener such an event crashes the process on node-postgres;
+   * the executor adds one while each of its transactions runs, and one to a node-postgres pool
+   * that has none.
    * @defaultValue ignore: the failed query already rejects and the relay retries.
    */
   onConnectionError?: (error: Error) => void;
-}
-
-// The three result shapes of `db.execute()`: node-postgres `{ rows, rowCount }`, PGlite
-// `{ rows, affectedRows }`, postgres-js an array of rows with `count`.
-export function normaliseResult<Row>(result: unknown): QueryResult<Row> {
-  if (Array.isArray(result)) {
-    const count = (result as { count?: unknown }).count;
-    return { rows: result as Row[], rowCount: typeof count === 'number' ? count : result.length };
-  }
-  const r = (result ?? {}) as { rows?: Row[]; rowCount?: number | null; affectedRows?: number };
-  const rows = Array.isArray(r.rows) ? r.rows : [];
-  return { rows, rowCount: r.rowCount ?? r.affectedRows ?? rows.length };
 }
 
 // drizzle wraps driver errors in a DrizzleQueryError whose message carries the SQL and every
@@ -48,26 +36,18 @@ function unwrap(error: unknown): unknown {
   return error;
 }
 
-/** Run core statements on a drizzle database or transaction. */
-export function drizzleQuery(db: DrizzlePgDatabase): Executor['query'] {
-  assertDatabase(db);
+/** Run core statements on a drizzle database or transaction, with its database's placeholders. */
+export function drizzleQuery(db: DrizzleDatabase): Executor['query'] {
+  const { placeholders, result } = drizzleDialectOf(db);
+  // Both database classes have `execute(sql)`; TypeScript cannot call it on their union.
+  const execute = (db as { execute(query: unknown): Promise<unknown> }).execute.bind(db);
   return async <Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> => {
     try {
-      return normaliseResult<Row>(await db.execute(toDrizzleSql({ sql: text, params })));
+      return result<Row>(await execute(toDrizzleSql({ sql: text, params }, placeholders)));
     } catch (error) {
       throw unwrap(error);
     }
   };
-}
-
-function assertDatabase(db: unknown): asserts db is DrizzlePgDatabase {
-  const d = db as Partial<DrizzlePgDatabase> | null | undefined;
-  if (typeof d?.execute !== 'function' || typeof d.transaction !== 'function') {
-    throw new OutboxError(
-      'INVALID_OPTION',
-      'expected a drizzle PostgreSQL database or transaction (drizzle(pool), or the tx of db.transaction)',
-    );
-  }
 }
 
 interface EventSource {
@@ -81,20 +61,31 @@ function isEventSource(value: unknown): value is EventSource {
   return typeof v?.on === 'function' && typeof v.removeListener === 'function';
 }
 
-// drizzle's node-postgres driver checks a client out of the pool for each transaction and adds
-// no `error` listener to it. A checked-out client whose connection the server ends emits
-// `error`, and with no listener Node crashes the process. Other drivers hold no such object.
-function checkedOutClient(tx: DrizzlePgDatabase): EventSource | undefined {
-  const client = (tx as { _?: { session?: { client?: unknown } } })._?.session?.client;
+// drizzle checks a connection out of the pool for each transaction (node-postgres, mysql2) and
+// adds no `error` listener to it. A checked-out node-postgres client whose connection the server
+// ends emits `error`, and with no listener Node crashes the process; a mysql2 pool connection
+// has the pool's own listener. Either way the error is reported. Other drivers hold no such
+// object.
+function checkedOutClient(tx: DrizzleDatabase): EventSource | undefined {
+  const t = tx as { session?: { client?: unknown }; _?: { session?: { client?: unknown } } };
+  const client = t.session?.client ?? t._?.session?.client;
   return isEventSource(client) && typeof (client as { release?: unknown }).release === 'function'
     ? client
     : undefined;
 }
 
+// Both database classes have `transaction(fn, config)`; TypeScript cannot call it on their union.
+type RunTransaction = <T>(
+  fn: (tx: DrizzleDatabase) => Promise<T>,
+  config?: { isolationLevel: NonNullable<TransactionOptions['isolationLevel']> },
+) => Promise<T>;
+
 /**
- * A core `TransactionalExecutor` over a drizzle PostgreSQL database, for the relay, the admin
- * API and `SqlMessageStore`. Queries run through `db.execute()` with bound parameters, and
- * transactions through `db.transaction()`, on any driver.
+ * A core `TransactionalExecutor` over a drizzle database, for the relay, the admin API and
+ * `SqlMessageStore`: PostgreSQL (node-postgres, postgres-js, PGlite…) or MySQL/MariaDB (mysql2).
+ * Queries run through `db.execute()` with bound parameters, and transactions through
+ * `db.transaction()` at the isolation level core asks for (READ COMMITTED for the relay on
+ * MySQL), on any driver.
  *
  * @example
  * ```ts
@@ -107,9 +98,25 @@ function checkedOutClient(tx: DrizzlePgDatabase): EventSource | undefined {
  * const relay = createRelay({ store, sender });
  * await relay.start();
  * ```
+ *
+ * @example
+ * ```ts
+ * // MySQL or MariaDB
+ * import { drizzle } from 'drizzle-orm/mysql2';
+ * const db = drizzle(process.env.DATABASE_URL!);
+ * const store = new SqlMessageStore({ dialect: mysql(), db: drizzleExecutor(db) });
+ * ```
  */
 export function drizzleExecutor(
   db: DrizzlePgDatabase,
+  options?: DrizzleExecutorOptions,
+): TransactionalExecutor;
+export function drizzleExecutor(
+  db: DrizzleMySqlDatabase,
+  options?: DrizzleExecutorOptions,
+): TransactionalExecutor;
+export function drizzleExecutor(
+  db: DrizzleDatabase,
   options: DrizzleExecutorOptions = {},
 ): TransactionalExecutor {
   const query = drizzleQuery(db);
@@ -123,18 +130,21 @@ export function drizzleExecutor(
   ) {
     pool.on('error', (error) => onError(error));
   }
+  const run = (db.transaction as RunTransaction).bind(db);
 
   return {
     query,
-    async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       let client: EventSource | undefined;
       const listener = (error: Error) => onError(error);
+      // drizzle's transaction config takes the same level names as core's.
+      const config = opts?.isolationLevel ? { isolationLevel: opts.isolationLevel } : undefined;
       try {
-        return await db.transaction(async (tx) => {
+        return await run(async (tx) => {
           client = checkedOutClient(tx);
           client?.on('error', listener);
           return fn({ query: drizzleQuery(tx) });
-        });
+        }, config);
       } catch (error) {
         throw unwrap(error);
       } finally {

@@ -1,3 +1,4 @@
+import { MySqlDialect } from 'drizzle-orm/mysql-core';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { splitPlaceholders, toDrizzleSql } from './sql.js';
@@ -34,11 +35,26 @@ describe('toDrizzleSql', () => {
     expect(render('SELECT $1::timestamptz', [at]).params).toEqual(['2030-01-02T03:04:05.678Z']);
   });
 
-  it('splits ? placeholders for MySQL, skipping quoted text', () => {
+  it('splits ? placeholders for MySQL, skipping quoted text, backslash escapes and comments', () => {
     expect(splitPlaceholders("SELECT ?, '?', `?`, ?", 'question')).toEqual({
       text: ['SELECT ', ", '?', `?`, ", ''],
       index: [0, 1],
     });
+    expect(splitPlaceholders("SELECT 'it\\'s ?', \"?\", ? -- ?\n/* ? */ ?", 'question').index).toEqual([
+      0, 1,
+    ]);
+  });
+
+  it('renders through drizzle MySQL dialect with ? placeholders, and dates as UTC DATETIME text', () => {
+    const at = new Date('2030-01-02T03:04:05.678Z');
+    const q = new MySqlDialect().sqlToQuery(
+      toDrizzleSql(
+        { sql: "INSERT INTO t (a, b, c) VALUES (?, ?, '?')", params: ["x'); --", at] },
+        'question',
+      ),
+    );
+    expect(q.sql).toBe("INSERT INTO t (a, b, c) VALUES (?, ?, '?')");
+    expect(q.params).toEqual(["x'); --", '2030-01-02 03:04:05.678000']);
   });
 
   it('refuses a statement whose placeholders outnumber its parameters', () => {

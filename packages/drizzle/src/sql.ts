@@ -1,4 +1,4 @@
-import type { Statement } from '@troutbox/core';
+import { mysqlDateTime, type Statement } from '@troutbox/core';
 import { SQL, type SQLChunk, StringChunk, sql } from 'drizzle-orm';
 
 /** How a dialect writes bind placeholders: `$1` (PostgreSQL) or `?` (MySQL). */
@@ -89,10 +89,12 @@ function template(text: string, style: PlaceholderStyle): Template {
 }
 
 // postgres-js under drizzle serialises timestamps with a pass-through (drizzle's columns send
-// strings), so a Date would reach the wire unconverted. An ISO string works in every driver,
-// and core casts or compares it against timestamptz columns.
-function toParam(value: unknown): unknown {
-  return value instanceof Date ? value.toISOString() : value;
+// strings), so a Date would reach the wire unconverted. An ISO string works in every PostgreSQL
+// driver, and core casts or compares it against timestamptz columns. MySQL's DATETIME columns
+// hold UTC, which mysql2 would not write for a Date in its default local time zone.
+function toParam(value: unknown, style: PlaceholderStyle): unknown {
+  if (!(value instanceof Date)) return value;
+  return style === 'dollar' ? value.toISOString() : mysqlDateTime(value);
 }
 
 /**
@@ -116,7 +118,7 @@ export function toDrizzleSql(statement: Statement, style: PlaceholderStyle = 'do
       throw new RangeError(`statement has placeholder ${at + 1} but ${params.length} parameters`);
     }
     if (text[i]) chunks.push(new StringChunk(text[i]!));
-    chunks.push(sql.param(toParam(params[at])));
+    chunks.push(sql.param(toParam(params[at], style)));
   }
   const last = text[text.length - 1];
   if (last) chunks.push(new StringChunk(last));

@@ -2,50 +2,46 @@ import {
   createOutbox,
   createRelay,
   isOutboxError,
+  mysql,
   type OutboxMessage,
   payloadJson,
   postgres,
   SqlMessageStore,
 } from '@troutbox/core';
-import { recordingSender, uniqueName, waitFor } from '@troutbox/core/testing';
+import { recordingSender, waitFor } from '@troutbox/core/testing';
 import { count, eq, sql } from 'drizzle-orm';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMessage, drizzleExecutor, outboxTable } from './index.js';
+import { addMessage, drizzleExecutor, mysqlOutboxTable, outboxTable } from './index.js';
 import { concurrentDrivers, drivers, type TestDatabase } from './test/databases.js';
 
 class BusinessFailure extends Error {}
 
 describe.each(drivers)('drizzle transactions (%s)', (_name, open) => {
   let t: TestDatabase;
-  const schema = uniqueName('drz_tx');
-  const orders = pgSchema(schema).table('orders', {
-    id: text('id').primaryKey(),
-    total: integer('total').notNull(),
-  });
-  const outbox = outboxTable({ schema });
+  let ns: string;
+  let orders: any;
+  let outbox: any;
   let store: SqlMessageStore;
 
   beforeAll(async () => {
     t = await open();
-    store = new SqlMessageStore({ dialect: postgres({ schema }), db: drizzleExecutor(t.db) });
+    ns = await t.namespace('drz_tx');
+    outbox = t.outbox(ns);
+    store = new SqlMessageStore({ dialect: t.dialect(ns), db: drizzleExecutor(t.db) });
     await store.migrate();
-    await t.db.execute(
-      sql.raw(`CREATE TABLE "${schema}".orders (id text PRIMARY KEY, total integer NOT NULL)`),
-    );
+    orders = await t.orders(ns);
   });
   afterAll(async () => {
-    await t?.db.execute(sql.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     await t?.close();
   });
 
   async function placeOrder(id: string, total: number, fail = false) {
-    await t.db.transaction(async (tx) => {
+    await t.db.transaction(async (tx: any) => {
       await tx.insert(orders).values({ id, total });
       await addMessage(
         tx,
         { topic: 'orders', key: id, payload: { type: 'OrderPlaced', id, total } },
-        { schema },
+        t.options(ns),
       );
       if (fail) throw new BusinessFailure(`order ${id} failed`);
     });
@@ -80,11 +76,11 @@ describe.each(drivers)('drizzle transactions (%s)', (_name, open) => {
   });
 
   it('a savepoint rolled back drops only its own messages', async () => {
-    await t.db.transaction(async (tx) => {
-      await addMessage(tx, { topic: 'sp-kept', payload: 1 }, { schema });
+    await t.db.transaction(async (tx: any) => {
+      await addMessage(tx, { topic: 'sp-kept', payload: 1 }, t.options(ns));
       await expect(
-        tx.transaction(async (sp) => {
-          await addMessage(sp, [{ topic: 'sp-dropped', payload: 2 }], { schema });
+        tx.transaction(async (sp: any) => {
+          await addMessage(sp, [{ topic: 'sp-dropped', payload: 2 }], t.options(ns));
           throw new BusinessFailure('inner');
         }),
       ).rejects.toBeInstanceOf(BusinessFailure);
@@ -99,13 +95,13 @@ describe.each(drivers)('drizzle transactions (%s)', (_name, open) => {
 
   it('many messages go in one statement; a core outbox passed as option wakes its relay', async () => {
     let added = 0;
-    const own = createOutbox({ dialect: postgres({ schema }), onAdd: (n) => (added += n) });
+    const own = createOutbox({ dialect: t.dialect(ns), onAdd: (n) => (added += n) });
     const messages = Array.from({ length: 300 }, (_, i) => ({
       topic: 'bulk',
       key: `k${i % 3}`,
       payload: { i },
     }));
-    expect(await t.db.transaction((tx) => addMessage(tx, messages, { outbox: own }))).toBe(300);
+    expect(await t.db.transaction((tx: any) => addMessage(tx, messages, { outbox: own }))).toBe(300);
     expect(added).toBe(300);
     const relay = createRelay({ store, sender: recordingSender(), batchSize: 500 });
     expect(await relay.runOnce()).toMatchObject({ sent: 300 });
@@ -113,14 +109,14 @@ describe.each(drivers)('drizzle transactions (%s)', (_name, open) => {
 
   it('rejects an invalid message with an OutboxError and writes nothing of the call', async () => {
     const error = await t.db
-      .transaction((tx) =>
+      .transaction((tx: any) =>
         addMessage(
           tx,
           [
             { topic: 'fine', payload: 1 },
             { topic: '', payload: 2 },
           ],
-          { schema },
+          t.options(ns),
         ),
       )
       .catch((e: unknown) => e);
@@ -129,27 +125,38 @@ describe.each(drivers)('drizzle transactions (%s)', (_name, open) => {
     expect(row!.n).toBe(0);
   });
 
-  it('rejects a handle that is not a drizzle database, and bad table names, with INVALID_OPTION/INVALID_IDENTIFIER', async () => {
-    const notDb = { query: async () => ({ rows: [] }) };
+  it('rejects a handle that is not a drizzle database, bad table names, and an outbox of the other database', async () => {
+    const notDb = { query: async () => ({ rows: [] }), execute: async () => [], transaction: async () => {} };
     await expect(addMessage(notDb as never, { topic: 'x', payload: 1 })).rejects.toSatisfy((e) =>
       isOutboxError(e, 'INVALID_OPTION'),
     );
-    expect(() => drizzleExecutor(notDb as never)).toThrow(/drizzle PostgreSQL database/);
+    expect(() => drizzleExecutor(notDb as never)).toThrow(/drizzle PostgreSQL or MySQL database/);
     await expect(
       addMessage(t.db, { topic: 'x', payload: 1 }, { table: 'outbox"; DROP TABLE x; --' }),
     ).rejects.toSatisfy((e) => isOutboxError(e, 'INVALID_IDENTIFIER'));
     expect(() => outboxTable({ schema: 'a b' })).toThrow(/plain SQL identifier/);
+    expect(() => mysqlOutboxTable({ database: 'a`b' })).toThrow(/plain SQL identifier/);
+    const other = createOutbox({ dialect: t.kind === 'postgres' ? mysql() : postgres() });
+    await expect(addMessage(t.db, { topic: 'x', payload: 1 }, { outbox: other })).rejects.toSatisfy((e) =>
+      isOutboxError(e, 'INVALID_OPTION'),
+    );
   });
 
-  it("drizzle's own insert and select on outboxTable round-trip through the relay", async () => {
+  it("drizzle's own insert and select on the table object round-trip through the relay", async () => {
     const payload = new TextEncoder().encode(JSON.stringify({ via: 'drizzle' }));
-    const [inserted] = await t.db
-      .insert(outbox)
-      .values({ topic: 'orm-insert', key: 'k', payload, headers: { traceparent: 'tp' } })
-      .returning();
+    const values = { topic: 'orm-insert', key: 'k', payload, headers: { traceparent: 'tp' } };
+    // MySQL has no RETURNING: drizzle gives the auto-increment id, and a select the row.
+    const [{ id }] =
+      t.kind === 'postgres'
+        ? await t.db.insert(outbox).values(values).returning({ id: outbox.id })
+        : await t.db.insert(outbox).values(values).$returningId();
+    const [inserted] = await t.db.select().from(outbox).where(eq(outbox.id, id));
     expect(typeof inserted!.id).toBe('bigint');
     expect(inserted).toMatchObject({ status: 'pending', attempts: 0, contentType: 'application/json' });
     expect(inserted!.createdAt).toBeInstanceOf(Date);
+    // Both times come from the database's clock (UTC on MySQL), not far from this one's.
+    expect(Math.abs(inserted!.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+    expect(inserted!.availableAt.getTime()).toBe(inserted!.createdAt.getTime());
     const sender = recordingSender();
     await createRelay({ store, sender }).runOnce();
     const delivered = sender.deliveries.find((m) => m.topic === 'orm-insert')!;
@@ -166,15 +173,16 @@ describe.each(drivers)('drizzle transactions (%s)', (_name, open) => {
 // On one connection (PGlite) another session cannot look in while the transaction is open.
 describe.each(concurrentDrivers)('drizzle transaction isolation (%s)', (_name, open) => {
   let t: TestDatabase;
-  const schema = uniqueName('drz_iso');
-  const outbox = outboxTable({ schema });
+  let ns: string;
+  let outbox: any;
 
   beforeAll(async () => {
     t = await open();
-    await postgres({ schema }).migrate(drizzleExecutor(t.db));
+    ns = await t.namespace('drz_iso');
+    outbox = t.outbox(ns);
+    await t.dialect(ns).migrate(drizzleExecutor(t.db));
   });
   afterAll(async () => {
-    await t?.db.execute(sql.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     await t?.close();
   });
 
@@ -187,8 +195,8 @@ describe.each(concurrentDrivers)('drizzle transaction isolation (%s)', (_name, o
     const wrote = new Promise<void>((r) => {
       written = r;
     });
-    const tx = t.db.transaction(async (tx) => {
-      await addMessage(tx, { topic: 'visibility', payload: 1 }, { schema });
+    const tx = t.db.transaction(async (tx: any) => {
+      await addMessage(tx, { topic: 'visibility', payload: 1 }, t.options(ns));
       written();
       await held;
     });

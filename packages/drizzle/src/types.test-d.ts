@@ -1,5 +1,6 @@
 // Type tests, checked by `tsc` (the package's typecheck) and by vitest's typecheck mode.
 import type { NewMessage, TransactionalExecutor } from '@troutbox/core';
+import type { MySqlTransaction } from 'drizzle-orm/mysql-core';
 import type { MySql2Database } from 'drizzle-orm/mysql2';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { PgliteDatabase } from 'drizzle-orm/pglite';
@@ -7,7 +8,14 @@ import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import type pg from 'pg';
 import { describe, expectTypeOf, it } from 'vitest';
-import { addMessage, drizzleExecutor, type OutboxTable, outboxTable } from './index.js';
+import {
+  addMessage,
+  drizzleExecutor,
+  type MySqlOutboxTable,
+  mysqlOutboxTable,
+  type OutboxTable,
+  outboxTable,
+} from './index.js';
 
 const outbox = outboxTable();
 const schema = { outbox };
@@ -16,6 +24,7 @@ declare const nodePgNoSchema: NodePgDatabase;
 declare const postgresJs: PostgresJsDatabase<typeof schema>;
 declare const pglite: PgliteDatabase;
 declare const mysql: MySql2Database;
+declare const mysqlWithSchema: MySql2Database<{ outbox: MySqlOutboxTable }>;
 declare const sqlite: BaseSQLiteDatabase<'async', unknown>;
 declare const pool: pg.Pool;
 type TxOf<D extends { transaction: (fn: (tx: any) => Promise<unknown>) => Promise<unknown> }> = Parameters<
@@ -43,10 +52,25 @@ describe('addMessage', () => {
     void pglite.transaction((tx) => addMessage(tx, { topic: 't', payload: new Uint8Array([1]) }));
   });
 
+  it('accepts mysql2 databases, their transactions and savepoints, with MySQL options', () => {
+    expectTypeOf(addMessage).toBeCallableWith(mysql, message);
+    expectTypeOf(addMessage).toBeCallableWith(mysqlWithSchema, [message]);
+    expectTypeOf(addMessage).toBeCallableWith(mysql, message, { database: 'app', table: 'outbox' });
+    expectTypeOf(addMessage).toBeCallableWith({} as TxOf<typeof mysql>, message);
+    expectTypeOf(addMessage).toBeCallableWith({} as TxOf<TxOf<typeof mysql>>, message);
+    expectTypeOf(addMessage).toBeCallableWith({} as MySqlTransaction<any, any>, message);
+    expectTypeOf(addMessage(mysql, message)).toEqualTypeOf<Promise<number>>();
+    void mysql.transaction(async (tx) => {
+      await addMessage(tx, message, { database: 'shop' });
+    });
+    // @ts-expect-error a PostgreSQL option on a MySQL database: MySQL names a database
+    void addMessage(mysql, message, { schema: 'app' });
+    // @ts-expect-error and a MySQL option on a PostgreSQL one
+    void addMessage(nodePg, message, { database: 'app' });
+  });
+
   it('rejects other handles and malformed messages', () => {
-    // @ts-expect-error a MySQL database is not a PostgreSQL one
-    void addMessage(mysql, message);
-    // @ts-expect-error nor is SQLite
+    // @ts-expect-error SQLite is not supported
     void addMessage(sqlite, message);
     // @ts-expect-error a raw pg Pool is not a drizzle database (use core's pgClient)
     void addMessage(pool, message);
@@ -66,12 +90,16 @@ describe('addMessage', () => {
 });
 
 describe('drizzleExecutor', () => {
-  it('takes any PostgreSQL drizzle database and gives a TransactionalExecutor', () => {
+  it('takes any PostgreSQL or MySQL drizzle database and gives a TransactionalExecutor', () => {
     expectTypeOf(drizzleExecutor(nodePg)).toEqualTypeOf<TransactionalExecutor>();
+    expectTypeOf(drizzleExecutor(mysql)).toEqualTypeOf<TransactionalExecutor>();
     expectTypeOf(drizzleExecutor).toBeCallableWith(postgresJs);
+    expectTypeOf(drizzleExecutor).toBeCallableWith(mysqlWithSchema, {
+      onConnectionError: (e: Error) => void e,
+    });
     expectTypeOf(drizzleExecutor).toBeCallableWith(pglite, { onConnectionError: (e: Error) => void e });
-    // @ts-expect-error not a PostgreSQL drizzle database
-    drizzleExecutor(mysql);
+    // @ts-expect-error not a PostgreSQL or MySQL drizzle database
+    drizzleExecutor(sqlite);
   });
 });
 
@@ -91,5 +119,27 @@ describe('outboxTable', () => {
     expectTypeOf<Insert>().not.toHaveProperty('id');
     // @ts-expect-error schema is a name or a pgSchema()
     outboxTable({ schema: 42 });
+  });
+});
+
+describe('mysqlOutboxTable', () => {
+  it('types rows as drizzle reads and writes them', () => {
+    const table = mysqlOutboxTable({ database: 'app' });
+    expectTypeOf(table).toEqualTypeOf<MySqlOutboxTable>();
+    type Row = typeof table.$inferSelect;
+    expectTypeOf<Row['id']>().toEqualTypeOf<bigint>();
+    expectTypeOf<Row['payload']>().toEqualTypeOf<Uint8Array>();
+    expectTypeOf<Row['status']>().toEqualTypeOf<'pending' | 'sent' | 'dead'>();
+    expectTypeOf<Row['headers']>().toEqualTypeOf<Record<string, string>>();
+    expectTypeOf<Row['key']>().toEqualTypeOf<string | null>();
+    expectTypeOf<Row['createdAt']>().toEqualTypeOf<Date>();
+    expectTypeOf<Row['sentAt']>().toEqualTypeOf<Date | null>();
+    // Times and headers have defaults (the database's UTC clock, `{}`): an insert needs neither.
+    type Insert = typeof table.$inferInsert;
+    expectTypeOf<{ topic: string; payload: Uint8Array }>().toExtend<Insert>();
+    // @ts-expect-error database is a name or a mysqlSchema()
+    mysqlOutboxTable({ database: 42 });
+    // @ts-expect-error MySQL has no schemas: the option is `database`
+    mysqlOutboxTable({ schema: 'app' });
   });
 });
