@@ -166,6 +166,9 @@ export class SqlMessageStore implements MessageStore {
   readonly db: TransactionalExecutor;
   readonly limits: Readonly<MessageLimits>;
   readonly #adminBatch: number;
+  // createdAt of the messages claimed on each open transaction, so that their completion can
+  // name the created_at range (see Dialect.complete). Keyed weakly by the transaction's executor.
+  readonly #claimed = new WeakMap<Executor, Map<string, number>>();
 
   constructor(options: SqlMessageStoreOptions) {
     if (!options || typeof options.dialect?.insert !== 'function') {
@@ -222,13 +225,40 @@ export class SqlMessageStore implements MessageStore {
   async claim(tx: Executor, limit: number): Promise<OutboxMessage[]> {
     const { sql, params } = this.dialect.claim(limit);
     const { rows } = await tx.query<Record<string, unknown>>(sql, params);
-    return rows.map(this.dialect.toMessage);
+    const messages = rows.map(this.dialect.toMessage);
+    if (typeof tx === 'object' && tx !== null && messages.length > 0) {
+      let claimed = this.#claimed.get(tx);
+      if (!claimed) this.#claimed.set(tx, (claimed = new Map()));
+      for (const m of messages) claimed.set(m.id, m.createdAt.getTime());
+    }
+    return messages;
   }
 
   async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {
     if (outcomes.length === 0) return;
-    const { sql, params } = this.dialect.complete(outcomes);
+    const { sql, params } = this.dialect.complete(outcomes, this.#createdRange(tx, outcomes));
     await tx.query(sql, params);
+  }
+
+  /** The createdAt range of `outcomes` when every one was claimed on `tx`; forgets them. */
+  #createdRange(tx: Executor, outcomes: readonly Outcome[]): { from: Date; to: Date } | undefined {
+    const claimed = typeof tx === 'object' && tx !== null ? this.#claimed.get(tx) : undefined;
+    if (!claimed) return undefined;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    let complete = true;
+    for (const o of outcomes) {
+      const at = claimed.get(o.id);
+      if (at === undefined) complete = false;
+      else {
+        if (at < min) min = at;
+        if (at > max) max = at;
+      }
+      claimed.delete(o.id);
+    }
+    if (claimed.size === 0) this.#claimed.delete(tx);
+    // Drivers read timestamps to the millisecond (truncated or rounded): widen by one each way.
+    return complete ? { from: new Date(min - 1), to: new Date(max + 1) } : undefined;
   }
 
   markSent(tx: Executor, ids: readonly string[]): Promise<void> {

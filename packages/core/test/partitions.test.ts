@@ -380,6 +380,34 @@ describe('partitioned table', () => {
     expect(reports.length).toBe(seen);
   });
 
+  it('completing a claimed batch touches only its partition, through the primary key, before any ANALYZE', async () => {
+    await f.sql(
+      `INSERT INTO ${f.table} (topic, payload) SELECT 'bulk', convert_to('{}', 'UTF8') FROM generate_series(1, 200000)`,
+    );
+    const plan = await f.store.transaction(async (tx) => {
+      const seen: { sql: string; params: readonly unknown[] }[] = [];
+      const observed = {
+        query: (sql: string, params?: readonly unknown[]) => {
+          seen.push({ sql, params: params ?? [] });
+          return tx.query(sql, params);
+        },
+      };
+      const claimed = await f.store.claim(observed, 500);
+      await f.store.markSent(
+        observed,
+        claimed.map((m) => m.id),
+      );
+      const complete = seen.at(-1)!;
+      const { rows } = await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${complete.sql}`, complete.params);
+      return rows.map((r) => r['QUERY PLAN']).join('\n');
+    });
+    expect(plan).not.toMatch(/Seq Scan/);
+    expect(plan).toMatch(/_pkey/);
+    // Pruned to today's partition: the others (premade, DEFAULT) are not in the plan.
+    expect(plan).not.toMatch(/outbox_messages_default/);
+    expect(await f.store.count('sent')).toMatchObject({ count: 500 });
+  });
+
   it('by-id operations use each partition’s primary-key index', async () => {
     const plan = await f.store.db.transaction(async (tx) => {
       await tx.query('SET LOCAL enable_seqscan = off');

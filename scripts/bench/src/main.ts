@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type BenchTarget, mysqlTarget, mysqlUrl, postgresTarget } from './databases.js';
 import { drainBench, telemetryBench } from './drain.js';
 import { latencyBench } from './latency.js';
+import { partitionBench } from './partitions.js';
 import { producerBench } from './producer.js';
 import { databaseUrl, fmt, newPool, table } from './util.js';
 
@@ -108,6 +109,28 @@ if (want('latency')) {
       `(c) commit → sender latency, single messages at 20/s`,
       ['mode', 'messages', 'p50 ms', 'p99 ms'],
       latency.map((r) => [r.mode, r.messages, fmt(r.p50, 1), fmt(r.p99, 1)]),
+    ),
+  );
+}
+
+if (want('partitions')) {
+  const messages = quick ? 100_000 : 1_000_000;
+  const chunks = 10;
+  const rows = await partitionBench({ messages, chunks, log: (line) => console.log(line) });
+  results.partitions = { messages, chunks, rows };
+  const plain = rows.find((r) => r.table === 'plain')!;
+  print(
+    table(
+      `partitioned vs plain table: ${fmt(messages)} messages in ${chunks} chunks (insert, then drain with 1 relay, batch 500), retention job running`,
+      ['table', 'drain msg/s', 'vs. plain', 'size after', 'rows left', 'retention'],
+      rows.map((r) => [
+        r.table,
+        fmt(r.drainPerSec),
+        `${fmt((100 * r.drainPerSec) / plain.drainPerSec, 1)}%`,
+        `${fmt(r.sizeBytes / 2 ** 20, 1)} MiB`,
+        fmt(r.rowsLeft),
+        r.retentionNote,
+      ]),
     ),
   );
 }

@@ -90,7 +90,12 @@ export interface Dialect {
 
   insert(messages: readonly EncodedMessage[]): Statement;
   claim(limit: number): Statement;
-  complete(outcomes: readonly Outcome[]): Statement;
+  /**
+   * Record outcomes. `created`, when given, bounds the `createdAt` of every message in
+   * `outcomes` (the store knows it from the claim): on a partitioned table it lets PostgreSQL
+   * skip the other partitions and walk the primary-key index even before the first ANALYZE.
+   */
+  complete(outcomes: readonly Outcome[], created?: { readonly from: Date; readonly to: Date }): Statement;
   listMessages(status: MessageStatus, filter: MessageFilter & { limit: number; afterId?: string }): Statement;
   getMessage(id: string): Statement;
   requeue(filter: MessageFilter & { limit: number }): Statement;

@@ -127,6 +127,11 @@ FOR UPDATE SKIP LOCKED`;
   sent_at = CASE u.status WHEN 'sent' THEN clock_timestamp() ELSE o.sent_at END
 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS u(id, status, delay_ms, error)
 WHERE o.id = u.id`;
+  // The same, bounded by created_at: on a partitioned table the bounds prune partitions and make
+  // the planner walk the (id, created_at) primary key instead of scanning a partition whose
+  // statistics are not gathered yet (every lookup by id alone is estimated to match all rows).
+  const markSentInRangeSql = `${markSentSql} AND created_at >= $2 AND created_at <= $3`;
+  const completeInRangeSql = `${completeSql} AND o.created_at >= $5 AND o.created_at <= $6`;
 
   function insertSql(count: number): string {
     const rows: string[] = [];
@@ -200,9 +205,12 @@ WHERE o.id = u.id`;
       return { sql: claimSql, params: [limit] };
     },
 
-    complete(outcomes: readonly Outcome[]): Statement {
+    complete(outcomes: readonly Outcome[], created?: { from: Date; to: Date }): Statement {
       if (outcomes.every((o) => o.status === 'sent')) {
-        return { sql: markSentSql, params: [outcomes.map((o) => o.id)] };
+        const ids = outcomes.map((o) => o.id);
+        return created
+          ? { sql: markSentInRangeSql, params: [ids, created.from, created.to] }
+          : { sql: markSentSql, params: [ids] };
       }
       const ids: string[] = [];
       const statuses: string[] = [];
@@ -214,7 +222,9 @@ WHERE o.id = u.id`;
         delays.push(o.status === 'retry' ? Math.max(0, Math.round(o.delayMs)) : null);
         errors.push(o.status === 'sent' ? null : o.error);
       }
-      return { sql: completeSql, params: [ids, statuses, delays, errors] };
+      return created
+        ? { sql: completeInRangeSql, params: [ids, statuses, delays, errors, created.from, created.to] }
+        : { sql: completeSql, params: [ids, statuses, delays, errors] };
     },
 
     listMessages(status, filter): Statement {
