@@ -1,7 +1,11 @@
 import { defineConfig } from 'drizzle-kit';
 
-export default defineConfig({
-  dialect: 'postgresql',
-  schema: './src/schema.ts',
-  out: './drizzle',
-});
+// `pnpm generate` writes the PostgreSQL migration (drizzle/) from src/schema.ts; with a
+// mysql:// DATABASE_URL, the MySQL one (drizzle-mysql/) from src/mysql-schema.ts.
+const mysql = process.env.DATABASE_URL?.startsWith('mysql://') ?? false;
+
+export default defineConfig(
+  mysql
+    ? { dialect: 'mysql', schema: './src/mysql-schema.ts', out: './drizzle-mysql' }
+    : { dialect: 'postgresql', schema: './src/schema.ts', out: './drizzle' },
+);

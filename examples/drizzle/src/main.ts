@@ -1,25 +1,19 @@
 // Orders and their OrderPlaced messages written in one drizzle transaction each; a relay in the
 // same process delivers the messages to the console. One order fails after its insert and takes
-// its message down with it.
+// its message down with it. PostgreSQL, or MySQL / MariaDB when DATABASE_URL starts with mysql://.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test pnpm start
-import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+//   DATABASE_URL=mysql://root@127.0.0.1:3306/test pnpm start
 import {
   createOutbox,
   createRelay,
   type OutboxMessage,
   payloadJson,
-  postgres,
   type Sender,
   SqlMessageStore,
   sent,
 } from '@troutbox/core';
-import { addMessage, drizzleExecutor } from '@troutbox/drizzle';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate } from 'drizzle-orm/node-postgres/migrator';
-import pg from 'pg';
-import * as schema from './schema.js';
+import type { Shop } from './shop.js';
 
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const orderCount = Number(process.env.ORDERS ?? 5);
@@ -33,60 +27,33 @@ const consoleSender: Sender = {
   },
 };
 
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 5 });
-const db = drizzle(pool, { schema });
+// Each database's module migrates with drizzle's migrate() and writes with its drizzle types.
+const { openShop } = databaseUrl.startsWith('mysql://')
+  ? await import('./mysql.js')
+  : await import('./postgres.js');
+const shop: Shop = await openShop(databaseUrl);
 
-// The migration drizzle-kit generated from src/schema.ts: the orders table and the outbox table.
-await migrate(db, {
-  migrationsFolder: fileURLToPath(new URL('../drizzle', import.meta.url)),
-  // Its own bookkeeping table: the migration creates schema "shop", so that cannot hold it.
-  migrationsTable: '__example_drizzle_migrations',
-});
-
-const dialect = postgres({ schema: 'shop' });
-const store = new SqlMessageStore({ dialect, db: drizzleExecutor(db) });
+const store = new SqlMessageStore({ dialect: shop.dialect, db: shop.executor });
 const relay = createRelay({ store, sender: consoleSender, pollIntervalMs: 200 });
 // Wakes the relay in this process as soon as a message is written, instead of at the next poll.
-const outbox = createOutbox({ dialect, onAdd: () => relay.wake() });
+const outbox = createOutbox({ dialect: shop.dialect, onAdd: () => relay.wake() });
 let delivered = 0;
 relay.on('sent', ({ messages }) => {
   delivered += messages.length;
 });
 await relay.start();
 
-async function placeOrder(customer: string, totalCents: number, fail = false): Promise<string> {
-  return db.transaction(async (tx) => {
-    const [order] = await tx
-      .insert(schema.orders)
-      .values({ id: randomUUID(), customer, totalCents })
-      .returning();
-    await addMessage(
-      tx,
-      {
-        topic: 'orders',
-        key: order!.id,
-        payload: {
-          type: 'OrderPlaced',
-          id: order!.id,
-          customer,
-          totalCents,
-          at: order!.createdAt.toISOString(),
-        },
-      },
-      { outbox },
-    );
-    if (fail) throw new Error(`payment declined for ${customer}`);
-    return order!.id;
-  });
+for (let i = 1; i <= orderCount; i++) {
+  await shop.placeOrder({ customer: `customer-${i}`, totalCents: i * 1000 }, outbox);
 }
-
-for (let i = 1; i <= orderCount; i++) await placeOrder(`customer-${i}`, i * 1000);
-await placeOrder('mallory', 1, true).catch((e: Error) => console.log(`rolled back: ${e.message}`));
+await shop
+  .placeOrder({ customer: 'mallory', totalCents: 1 }, outbox, true)
+  .catch((e: Error) => console.log(`rolled back: ${e.message}`));
 
 // Wait, with a deadline, until the relay has delivered every committed order.
 const deadline = Date.now() + 10_000;
 while (delivered < orderCount && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 await relay.stop();
 console.log(`delivered ${delivered} of ${orderCount} messages`);
-await pool.end();
+await shop.close();
 process.exitCode = delivered === orderCount ? 0 : 1;

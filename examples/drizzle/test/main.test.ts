@@ -3,54 +3,110 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { uniqueName } from '@troutbox/core/testing';
+import mysql2 from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
-// The example creates schema "shop", so it runs in a database of its own, dropped afterwards.
-describe('examples/drizzle', () => {
+/** A database of the test's own on a server, with a way to read it and to drop it. */
+interface Server {
+  readonly name: string;
+  /** Create the database; returns its URL. */
+  create(database: string): Promise<string>;
+  /** Rows of a query in that database. */
+  rows(database: string, sql: string): Promise<Record<string, unknown>[]>;
+  drop(database: string): Promise<void>;
+  /** The qualified outbox and orders tables the example writes. */
+  readonly tables: { orders: string; outbox: string };
+}
+
+const withDatabase = (url: string, database: string) => {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+};
+
+const pgUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+
+async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>, url = pgUrl): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function mysqlAdmin<T>(fn: (c: mysql2.Connection) => Promise<T>, url = mysqlUrl): Promise<T> {
+  const conn = await mysql2.createConnection({ uri: url });
+  try {
+    return await fn(conn);
+  } finally {
+    await conn.end();
+  }
+}
+
+const servers: Server[] = [
+  {
+    name: 'PostgreSQL',
+    create: (db) =>
+      pgAdmin(async (c) => void (await c.query(`CREATE DATABASE "${db}"`))).then(() =>
+        withDatabase(pgUrl, db),
+      ),
+    rows: (db, sql) => pgAdmin(async (c) => (await c.query(sql)).rows, withDatabase(pgUrl, db)),
+    drop: (db) => pgAdmin(async (c) => void (await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`))),
+    tables: { orders: 'shop.orders', outbox: 'shop.outbox_messages' },
+  },
+  {
+    name: 'MariaDB',
+    create: (db) =>
+      mysqlAdmin(async (c) => void (await c.query(`CREATE DATABASE \`${db}\``))).then(() =>
+        withDatabase(mysqlUrl, db),
+      ),
+    rows: (db, sql) =>
+      mysqlAdmin(
+        async (c) => (await c.query(sql))[0] as Record<string, unknown>[],
+        withDatabase(mysqlUrl, db),
+      ),
+    drop: (db) => mysqlAdmin(async (c) => void (await c.query(`DROP DATABASE IF EXISTS \`${db}\``))),
+    tables: { orders: 'orders', outbox: 'outbox_messages' },
+  },
+];
+
+// The example creates its tables (and on PostgreSQL schema "shop"), so it runs in a database of
+// its own, dropped afterwards.
+describe.each(servers)('examples/drizzle ($name)', (server) => {
   const database = uniqueName('ex_drizzle');
-  const url = new URL(databaseUrl);
-  url.pathname = `/${database}`;
-  let admin: pg.Client;
+  let url: string;
 
   beforeAll(async () => {
-    admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${database}"`);
+    url = await server.create(database);
   });
   afterAll(async () => {
-    await admin?.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin?.end();
+    await server.drop(database);
   });
 
   it('migrates, writes orders with their messages, rolls one back, and delivers the rest', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [tsxCli, '--conditions=@troutbox/source', main],
-      { env: { ...process.env, DATABASE_URL: url.toString(), ORDERS: '4' }, timeout: 60_000 },
+      { env: { ...process.env, DATABASE_URL: url, ORDERS: '4' }, timeout: 60_000 },
     );
     expect(stdout).toContain('rolled back: payment declined for mallory');
     expect(stdout).toContain('delivered 4 of 4 messages');
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
-    try {
-      const orders = await client.query('SELECT customer FROM shop.orders ORDER BY total_cents');
-      expect(orders.rows.map((r) => r.customer)).toEqual([
-        'customer-1',
-        'customer-2',
-        'customer-3',
-        'customer-4',
-      ]);
-      const outbox = await client.query(
-        'SELECT status, count(*)::int AS n FROM shop.outbox_messages GROUP BY status',
-      );
-      expect(outbox.rows).toEqual([{ status: 'sent', n: 4 }]);
-    } finally {
-      await client.end();
-    }
+    const orders = await server.rows(
+      database,
+      `SELECT customer FROM ${server.tables.orders} ORDER BY total_cents`,
+    );
+    expect(orders.map((r) => r.customer)).toEqual(['customer-1', 'customer-2', 'customer-3', 'customer-4']);
+    const outbox = await server.rows(
+      database,
+      `SELECT status, count(*) AS n FROM ${server.tables.outbox} GROUP BY status`,
+    );
+    expect(outbox.map((r) => ({ status: r.status, n: Number(r.n) }))).toEqual([{ status: 'sent', n: 4 }]);
   });
 });
