@@ -153,13 +153,18 @@ describe.each(databases)('telemetry on $label', (database) => {
       { topic: 'doomed', payload: 1 },
       { topic: 'doomed', payload: 2 },
     ]);
-    const failing: MessageStore = Object.create(t.store, {
-      complete: {
-        value: async () => {
-          throw new Error('connection lost at commit');
-        },
+    // The store itself for everything but complete (bound to it: it has private state).
+    const failing = new Proxy(t.store, {
+      get(target, property) {
+        if (property === 'complete') {
+          return async () => {
+            throw new Error('connection lost at commit');
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
       },
-    });
+    }) as MessageStore;
     const sender = recordingSender(() => sent());
     const relay = createRelay({
       store: failing,
