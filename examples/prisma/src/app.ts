@@ -8,21 +8,11 @@ import {
   type Relay,
   type Sender,
 } from '@troutbox/core';
+import { exampleSender } from '@troutbox/example-support';
 import { type OutboxMethod, outbox, prismaStore } from '@troutbox/prisma';
 import { databaseOf } from './database.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { PrismaClient as MysqlPrismaClient } from './generated/prisma-mysql/client.js';
-
-/** A sender that prints each message: swap in a broker package's sender in a real app. */
-export function consoleSender(log: (line: string) => void): Sender {
-  return {
-    name: 'console',
-    async send(messages: readonly OutboxMessage[]) {
-      for (const m of messages) log(`→ ${m.topic} key=${m.key} ${JSON.stringify(payloadJson(m))}`);
-      return messages.map(() => ({ status: 'sent' as const }));
-    },
-  };
-}
 
 /**
  * What the example uses of its Prisma client. The client generated for either database has it
@@ -67,6 +57,8 @@ export interface ExampleOptions {
   schema: string;
   orders: number;
   log: (line: string) => void;
+  /** Where to deliver. @defaultValue RabbitMQ when `AMQP_URL` is set, the console otherwise */
+  sender?: Sender;
 }
 
 /**
@@ -74,21 +66,17 @@ export interface ExampleOptions {
  * fails and rolls back both), while a relay delivers the messages to the console.
  * Returns the ids of the orders that committed and the messages delivered.
  */
-export async function runExample({ databaseUrl, schema, orders, log }: ExampleOptions) {
+export async function runExample({ databaseUrl, schema, orders, log, ...options }: ExampleOptions) {
   const { prisma, store } = connect(databaseUrl, schema);
   const delivered: OutboxMessage[] = [];
-  const sender = consoleSender(log);
-  const relay: Relay = createRelay({
-    store,
-    sender: {
-      name: sender.name,
-      send: async (messages, context) => {
-        delivered.push(...messages);
-        return sender.send(messages, context);
-      },
-    },
-    batchSize: 100,
-    pollIntervalMs: 200,
+  const { sender, describe } = options.sender
+    ? { sender: options.sender, describe: options.sender.name ?? 'the given sender' }
+    : exampleSender({ log: () => {} });
+  log(`delivering to ${describe}`);
+  const relay: Relay = createRelay({ store, sender, batchSize: 100, pollIntervalMs: 200, closeSender: true });
+  relay.on('sent', ({ messages }) => {
+    for (const m of messages) log(`→ ${m.topic} key=${m.key} ${JSON.stringify(payloadJson(m))}`);
+    delivered.push(...messages);
   });
   await relay.start();
 

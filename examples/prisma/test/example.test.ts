@@ -1,4 +1,7 @@
 import { quoteMysql, quotePg } from '@troutbox/core';
+import { waitFor } from '@troutbox/core/testing';
+import { exampleSender } from '@troutbox/example-support';
+import amqp from 'amqplib';
 import mysqlDriver from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,4 +78,30 @@ describe.each(databases)('$name', (database) => {
     expect(lines.some((l) => l.includes('rolled back: payment declined'))).toBe(true);
     expect(delivered.every((m) => m.topic === 'orders')).toBe(true);
   });
+});
+
+it('with AMQP_URL set, the Prisma example delivers to RabbitMQ', async () => {
+  const { runExample } = await import('../src/app.js');
+  const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const exchange = unique();
+  const queue = unique();
+  const { sender } = exampleSender({ env: { AMQP_URL: amqpUrl }, exchange, queue });
+  const target = databases[0]!.open();
+  await migrate(target.databaseUrl, target.schema);
+  const conn = await amqp.connect(amqpUrl);
+  try {
+    const { committed } = await runExample({ ...target, orders: 5, log: () => {}, sender });
+    const ch = await conn.createChannel();
+    const keys: string[] = [];
+    await ch.consume(queue, (m) => m && keys.push(String(m.properties.headers?.['outbox-key'])), {
+      noAck: true,
+    });
+    await waitFor(() => keys.length >= committed.length);
+    expect(keys.map(Number).sort((a, b) => a - b)).toEqual([...committed].sort((a, b) => a - b));
+    await ch.deleteQueue(queue);
+    await ch.deleteExchange(exchange);
+  } finally {
+    await conn.close();
+    await target.drop();
+  }
 });
