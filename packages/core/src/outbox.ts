@@ -1,6 +1,6 @@
 import type { Dialect } from './dialect/dialect.js';
 import { OutboxError } from './errors.js';
-import type { Executor } from './executor.js';
+import { type Executor, isTransactional } from './executor.js';
 import { type EncodedMessage, encodeMessages, type MessageLimits, type NewMessage } from './message.js';
 import { resolveLimits } from './store.js';
 import { withTraceContext } from './telemetry.js';
@@ -78,9 +78,20 @@ export function createOutbox(options: OutboxOptions): Outbox {
       throw new OutboxError('INVALID_OPTION', 'outbox.add needs an executor with query(sql, params)');
     }
     const max = dialect.maxRowsPerInsert;
-    for (let i = 0; i < encoded.length; i += max) {
-      const { sql, params } = dialect.insert(encoded.length <= max ? encoded : encoded.slice(i, i + max));
+    if (encoded.length <= max) {
+      const { sql, params } = dialect.insert(encoded);
       await db.query(sql, params);
+    } else {
+      const writeAll = async (tx: Executor) => {
+        for (let i = 0; i < encoded.length; i += max) {
+          const { sql, params } = dialect.insert(encoded.slice(i, i + max));
+          await tx.query(sql, params);
+        }
+      };
+      // More than one statement: on an executor that can open a transaction (a pool, not the
+      // caller's transaction), open one, so a large add is all or nothing there too.
+      if (isTransactional(db)) await db.transaction(writeAll);
+      else await writeAll(db);
     }
     try {
       onAdd?.(encoded.length);
