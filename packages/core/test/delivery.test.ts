@@ -246,4 +246,41 @@ describe.each(databases)('delivery on $label', (database) => {
     }
     expect(await db.count("topic = 'produced'")).toBe(3);
   });
+  it("recording retries and dead letters never waits for another relay's claimed batch", async () => {
+    // Two relays on a small table: A holds its batch in a slow send while B records failures.
+    // B's completion must lock only B's own rows, whatever plan the database picks for it.
+    db = await createTestOutbox(database);
+    await db.add(messages(6));
+    const inSend = gate();
+    const release = gate();
+    const a = createRelay({
+      store: db.newStore({ connections: 1 }).store,
+      batchSize: 3,
+      sender: scriptedSender(async () => {
+        inSend.open();
+        await release.promise;
+        return { status: 'sent' };
+      }),
+    });
+    const b = createRelay({
+      store: db.newStore({ connections: 1 }).store,
+      batchSize: 3,
+      backoff: { initialDelayMs: 60_000 },
+      sender: scriptedSender((m) =>
+        Number(m.id) % 2 ? { status: 'retry', error: 'later' } : { status: 'dead', error: 'never' },
+      ),
+    });
+    const holding = a.runOnce({ maxBatches: 1 });
+    try {
+      await inSend.promise;
+      const report = await withinDeadline(b.runOnce({ maxBatches: 1 }), 5000, "B's completion");
+      expect(report.retried + report.dead).toBe(3);
+    } finally {
+      release.open();
+      await holding;
+    }
+    const stats = await db.store.stats();
+    expect(stats.sent).toBe(3);
+    expect(stats.pending + stats.dead).toBe(3);
+  });
 });

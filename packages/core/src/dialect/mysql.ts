@@ -217,7 +217,11 @@ SET
         delayMs: o.status === 'retry' ? Math.max(0, Math.round(o.delayMs)) : null,
         error: o.status === 'sent' ? null : wellFormed(o.error),
       }));
-      return { sql: completeSql, params: [JSON.stringify(rows)] };
+      // The id list bounds the rows the UPDATE reads and locks to this batch's own. Joined on
+      // JSON_TABLE alone, a small table may be scanned first, and the scan would wait on the rows
+      // other relays hold claimed (a multi-table UPDATE skips no locked row), for their whole send.
+      const sql = `${completeSql}\nWHERE o.id IN (${outcomes.map(() => '?').join(', ')})`;
+      return { sql, params: [JSON.stringify(rows), ...outcomes.map((o) => o.id)] };
     },
 
     listMessages(status, filter): Statement {
