@@ -332,10 +332,16 @@ describe.each([postgresDatabase, mariadbDatabase])('troutbox CLI on $name', (dat
       }
     });
 
-    it('answers migrate --partitioned with "not supported yet"', async () => {
+    it('never turns an existing plain table into a partitioned one', async () => {
       const r = await f.run(['migrate', '--partitioned']);
-      expect(r.code).toBe(2);
-      expect(r.stderr).toContain('not supported yet');
+      if (database.name === 'postgres') {
+        expect(r.code).toBe(exitCodes.FAILED);
+        expect(r.stderr).toContain('exists as a plain table');
+      } else {
+        expect(r.code).toBe(exitCodes.USAGE);
+        expect(r.stderr).toContain('partitioned tables are a PostgreSQL feature');
+      }
+      expect((await f.run(['partitions', '--json'])).json()).toMatchObject({ partitioned: false });
     });
 
     it('reports a plain table as not partitioned', async () => {
@@ -343,10 +349,18 @@ describe.each([postgresDatabase, mariadbDatabase])('troutbox CLI on $name', (dat
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe(`${f.dialect.tableName} is not partitioned (a plain table).\n`);
       const json = (await f.run(['partitions', '--json'])).json();
-      expect(json).toEqual({ table: f.dialect.tableName, partitioned: false, partitions: [] });
-      const maintain = await f.run(['partitions', 'maintain']);
+      expect(json).toEqual({
+        table: f.dialect.tableName,
+        partitioned: false,
+        options: null,
+        retentionCutoff: null,
+        partitions: [],
+      });
+      const maintain = await f.run(['partitions', 'maintain', '--lock-id', '7']);
       expect(maintain.code).toBe(exitCodes.USAGE);
-      expect(maintain.stderr).toContain('partition maintenance is not supported yet');
+      expect(maintain.stderr).toContain(
+        database.name === 'postgres' ? 'is a plain table' : 'partition maintenance is a PostgreSQL feature',
+      );
     });
   });
 
@@ -426,7 +440,15 @@ describe('troutbox CLI without a database', () => {
       exitCodes.USAGE,
       '--older-than must be a number and a unit',
     ],
-    [['migrate', '--partitioned'], exitCodes.USAGE, 'not supported yet'],
+    [['migrate', '--interval', 'day'], exitCodes.USAGE, '--interval go with --partitioned'],
+    [
+      ['migrate', '--partitioned', '--interval', 'fortnight'],
+      exitCodes.USAGE,
+      '--interval must be hour, day',
+    ],
+    [['migrate', '--partitioned', '--retention', 'x'], exitCodes.USAGE, '--retention must be a whole number'],
+    [['partitions', 'maintain'], exitCodes.USAGE, 'partitions maintain needs --lock-id'],
+    [['partitions', 'maintain', '--lock-id', 'x'], exitCodes.USAGE, '--lock-id must be a 64-bit integer'],
   ])('%j exits with %i', async (args, code, message) => {
     const r = await runCli(args);
     expect(r.code).toBe(code);

@@ -1,3 +1,4 @@
+import type { PartitionOptions } from '@troutbox/core';
 import { CliError } from './cli-error.js';
 import type { OutboxConnection } from './connection.js';
 import type { CliIO } from './io.js';
@@ -26,7 +27,12 @@ export interface CommandContext {
    * Open the outbox table named by the global options; closed by `main` when the command ends.
    * `requireTable` fails with `TABLE_MISSING` when the table does not exist.
    */
-  connect(options?: { requireTable?: boolean; adminBatchSize?: number }): Promise<OutboxConnection>;
+  connect(options?: {
+    requireTable?: boolean;
+    adminBatchSize?: number;
+    /** Create the dialect in partitioned mode (`migrate --partitioned`). */
+    partitioned?: PartitionOptions;
+  }): Promise<OutboxConnection>;
   /** Write to stdout. */
   out(text: string): void;
   /** Write JSON (pretty, with a newline) to stdout. */

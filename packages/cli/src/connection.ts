@@ -4,6 +4,7 @@ import {
   type Mysql2PoolLike,
   mysql,
   mysql2Pool,
+  type PartitionOptions,
   pgPool,
   postgres,
   SqlMessageStore,
@@ -90,6 +91,8 @@ export interface TableOptions {
   table?: string | undefined;
   /** Rows per statement of a bulk requeue or purge. @defaultValue 5000 (core's) */
   adminBatchSize?: number | undefined;
+  /** Open the table in partitioned mode (what `migrate --partitioned` creates; PostgreSQL only). */
+  partitioned?: PartitionOptions | undefined;
 }
 
 /** An open connection to one outbox table. */
@@ -97,7 +100,7 @@ export interface OutboxConnection {
   readonly target: DatabaseTarget;
   readonly dialect: Dialect;
   readonly store: SqlMessageStore;
-  /** The queries only the CLI needs (see queries.ts). */
+  /** The one query core does not offer: rows locked by relays right now (see queries.ts). */
   readonly admin: AdminQueries;
   /** Schema (PostgreSQL) or database (MySQL) and bare table name. */
   readonly schema: string;
@@ -114,7 +117,17 @@ function dialectFor(target: DatabaseTarget, options: TableOptions): { dialect: D
   try {
     if (target.system === 'postgres') {
       const schema = options.schema ?? 'public';
-      return { dialect: postgres({ schema, ...(table ? { table } : {}) }), schema };
+      const partitioned = options.partitioned ? { partitioned: options.partitioned } : {};
+      return { dialect: postgres({ schema, ...(table ? { table } : {}), ...partitioned }), schema };
+    }
+    if (options.partitioned) {
+      throw new CliError(
+        'USAGE',
+        'partitioned tables are a PostgreSQL feature: MySQL and MariaDB tables are plain',
+        {
+          hint: 'run troutbox migrate without --partitioned, and prune sent messages on a schedule',
+        },
+      );
     }
     const database = options.schema ?? target.database;
     if (!database) {
@@ -124,7 +137,8 @@ function dialectFor(target: DatabaseTarget, options: TableOptions): { dialect: D
     }
     return { dialect: mysql({ database, ...(table ? { table } : {}) }), schema: database };
   } catch (error) {
-    if (isOutboxError(error, 'INVALID_IDENTIFIER')) throw new CliError('USAGE', error.message);
+    if (isOutboxError(error, 'INVALID_IDENTIFIER') || isOutboxError(error, 'INVALID_OPTION'))
+      throw new CliError('USAGE', error.message);
     throw error;
   }
 }
@@ -186,7 +200,7 @@ export async function openOutbox(target: DatabaseTarget, options: TableOptions):
     schema,
     table,
     async requireTable() {
-      if (!(await admin.tableExists())) throw tableMissing(dialect.tableName);
+      if (!(await store.tableStatus()).exists) throw tableMissing(dialect.tableName);
     },
     close: end,
   };

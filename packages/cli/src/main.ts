@@ -295,6 +295,7 @@ export async function main(
           schema: typeof values.schema === 'string' ? values.schema : undefined,
           table: typeof values.table === 'string' ? values.table : undefined,
           adminBatchSize: options.adminBatchSize,
+          partitioned: options.partitioned,
         });
         if (options.requireTable) await connection.requireTable();
         return connection;

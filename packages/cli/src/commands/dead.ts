@@ -175,13 +175,18 @@ export const deadRequeueCommand: CommandSpec = {
       requeued = await c.store.requeueDead({ ids: selected.ids });
     } else {
       const topic = stringValue(args, 'topic');
-      const total = await c.admin.countDead({ topic });
+      // Counted first, then bounded by the largest id counted: dead letters that arrive while
+      // the requeue runs are left for the next one, and the progress bar ends at 100%.
+      const { count: total, maxId } = await c.store.count('dead', topic !== undefined ? { topic } : {});
       const progress = createProgress({ out: ctx.io.stderr, verb: 'requeued', total, batchSize });
       try {
-        requeued = await c.store.requeueDead(
-          { all: true, ...(topic !== undefined ? { topic } : {}) },
-          (done) => progress.update(done),
-        );
+        requeued =
+          maxId === null
+            ? 0
+            : await c.store.requeueDead(
+                { all: true, maxId, ...(topic !== undefined ? { topic } : {}) },
+                (done) => progress.update(done),
+              );
       } finally {
         progress.finish();
       }
@@ -246,10 +251,15 @@ means created that long ago by the database's clock.`,
     } else {
       const topic = stringValue(args, 'topic');
       const createdBefore =
-        olderThanMs === undefined ? undefined : new Date((await c.admin.now()).getTime() - olderThanMs);
-      const total = await c.admin.countDead({ topic, createdBefore });
+        olderThanMs === undefined ? undefined : new Date((await c.store.now()).getTime() - olderThanMs);
+      // What the question names is what gets purged: bounded by the largest id counted, so dead
+      // letters that arrive after the confirmation are not deleted unseen.
+      const { count: total, maxId } = await c.store.count('dead', {
+        ...(topic !== undefined ? { topic } : {}),
+        ...(createdBefore !== undefined ? { createdBefore } : {}),
+      });
       const filter = describeFilter(topic, createdBefore);
-      if (total === 0) {
+      if (total === 0 || maxId === null) {
         if (ctx.json) ctx.outJson({ purged: 0 });
         else ctx.out(`No dead letters${filter} in ${c.dialect.tableName}; nothing purged.\n`);
         return 0;
@@ -262,6 +272,7 @@ means created that long ago by the database's clock.`,
           'dead',
           {
             all: true,
+            maxId,
             ...(topic !== undefined ? { topic } : {}),
             ...(createdBefore !== undefined ? { createdBefore } : {}),
           },

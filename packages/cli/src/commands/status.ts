@@ -20,7 +20,11 @@ export const statusCommand: CommandSpec = {
   async run(ctx) {
     const c = await ctx.connect({ requireTable: true });
     const stats = await c.store.stats();
-    const recent = await c.admin.recentSends();
+    const {
+      now,
+      counts: [sentLastMinute = 0, sentLastHour = 0],
+    } = await c.store.sentCounts([60_000, 3_600_000]);
+    const recent = { now, sentLastMinute, sentLastHour };
     const inFlight = await c.admin.inFlight();
     const partitions = await partitionSource(c).list();
     const ageSeconds = stats.oldestPendingAt
