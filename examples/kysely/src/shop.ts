@@ -1,22 +1,26 @@
+import { randomUUID } from 'node:crypto';
 import { createRelay, type OutboxMessage, type Sender } from '@troutbox/core';
 import { exampleSender } from '@troutbox/example-support';
 import { kyselyOutbox, outboxMigratorTables } from '@troutbox/kysely';
-import { type Generated, Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
-import pg from 'pg';
+import { databaseTarget } from './database.js';
 
 /** The application's tables, as Kysely sees them. */
 export interface Database {
   orders: {
-    id: Generated<number>;
+    /** Made by the app (a UUID): MySQL has no `RETURNING` to hand back a generated one. */
+    id: string;
     customer: string;
     item: string;
     quantity: number;
-    created_at: Generated<Date>;
   };
 }
 
-/** The application's own migrations, next to which the outbox's run under their own history. */
+/**
+ * The application's own migrations, next to which the outbox's run under their own history.
+ * Written once for both databases: these column types mean the same on PostgreSQL and MySQL.
+ */
 const shopMigrations = (schema: string): Record<string, Migration> => ({
   '2025_01_01_orders': {
     up: (db) =>
@@ -24,19 +28,22 @@ const shopMigrations = (schema: string): Record<string, Migration> => ({
         .withSchema(schema)
         .createTable('orders')
         .ifNotExists()
-        .addColumn('id', 'integer', (c) => c.primaryKey().generatedAlwaysAsIdentity())
-        .addColumn('customer', 'text', (c) => c.notNull())
-        .addColumn('item', 'text', (c) => c.notNull())
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('customer', 'varchar(255)', (c) => c.notNull())
+        .addColumn('item', 'varchar(255)', (c) => c.notNull())
         .addColumn('quantity', 'integer', (c) => c.notNull().check(sql`quantity > 0`))
-        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
         .execute(),
     down: (db) => db.schema.withSchema(schema).dropTable('orders').execute(),
   },
 });
 
 export interface ShopOptions {
+  /** `postgres://…`, or `mysql://…` / `mariadb://…` for MySQL 8.0+ or MariaDB 10.6+. */
   databaseUrl: string;
-  /** Schema of the shop's tables, the outbox and both migration histories. */
+  /**
+   * Schema of the shop's tables, the outbox and both migration histories: on MySQL, a database
+   * (created on the URL's server if missing; the URL's own database is only where it connects).
+   */
   schema: string;
   log?: (line: string) => void;
   /** Where to deliver. @defaultValue RabbitMQ when `AMQP_URL` is set, the console otherwise */
@@ -60,9 +67,9 @@ class OutOfStock extends Error {}
 export async function runShop(options: ShopOptions): Promise<ShopSummary> {
   const log = options.log ?? (() => {});
   const { schema } = options;
-  const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: options.databaseUrl, max: 4 }) }),
-  });
+  const target = databaseTarget(options.databaseUrl);
+  const db = new Kysely<Database>({ dialect: target.kysely });
+  log(`on ${target.label}, ${target.outbox === 'mysql' ? 'database' : 'schema'} ${schema}`);
   try {
     // 1. Migrations: the shop's with Kysely's Migrator, the outbox's with its own history table.
     const migrators = [
@@ -73,7 +80,7 @@ export async function runShop(options: ShopOptions): Promise<ShopSummary> {
       }),
       new Migrator({
         db,
-        provider: kyselyOutbox({ schema }).migrations(),
+        provider: kyselyOutbox({ dialect: target.outbox, schema }).migrations(),
         ...outboxMigratorTables,
         migrationTableSchema: schema,
       }),
@@ -90,7 +97,7 @@ export async function runShop(options: ShopOptions): Promise<ShopSummary> {
       : exampleSender({ log });
     log(`delivering to ${describe}`);
     const delivered: OutboxMessage[] = [];
-    const outbox = kyselyOutbox({ schema, onAdd: () => relay.wake() });
+    const outbox = kyselyOutbox({ dialect: target.outbox, schema, onAdd: () => relay.wake() });
     const relay = createRelay({ store: outbox.store(db), sender, pollIntervalMs: 200, closeSender: true });
     relay.on('sent', ({ messages }) => delivered.push(...messages));
     await relay.start();
@@ -108,10 +115,11 @@ export async function runShop(options: ShopOptions): Promise<ShopSummary> {
     for (const order of wanted) {
       try {
         await shop.transaction().execute(async (trx) => {
-          const row = await trx.insertInto('orders').values(order).returningAll().executeTakeFirstOrThrow();
+          const row = { id: randomUUID(), ...order };
+          await trx.insertInto('orders').values(row).execute();
           await outbox.addMessage(trx, {
             topic: 'orders',
-            key: String(row.id),
+            key: row.id,
             payload: {
               type: 'OrderPlaced',
               id: row.id,
@@ -135,13 +143,10 @@ export async function runShop(options: ShopOptions): Promise<ShopSummary> {
     // A controlled transaction works the same way.
     const trx = await shop.startTransaction().execute();
     try {
-      const row = await trx
-        .insertInto('orders')
-        .values({ customer: 'barbara', item: 'lake trout', quantity: 1 })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const row = { id: randomUUID(), customer: 'barbara', item: 'lake trout', quantity: 1 };
+      await trx.insertInto('orders').values(row).execute();
       await outbox.addMessage(trx, [
-        { topic: 'orders', key: String(row.id), payload: { type: 'OrderPlaced', id: row.id } },
+        { topic: 'orders', key: row.id, payload: { type: 'OrderPlaced', id: row.id } },
         { topic: 'emails', key: 'barbara', payload: { template: 'order-confirmation', order: row.id } },
       ]);
       await trx.commit().execute();
@@ -160,9 +165,7 @@ export async function runShop(options: ShopOptions): Promise<ShopSummary> {
     }
     await relay.stop();
 
-    const orderIds = new Set(
-      (await shop.selectFrom('orders').select('id').execute()).map((o) => String(o.id)),
-    );
+    const orderIds = new Set((await shop.selectFrom('orders').select('id').execute()).map((o) => o.id));
     const orderMessages = delivered.filter((m) => m.topic === 'orders');
     return {
       placed,
