@@ -76,8 +76,8 @@ export function addMessage(
  * @example
  * ```ts
  * await db.transaction(async (tx) => {
- *   const [{ id }] = await tx.insert(orders).values({ total: 42 }).$returningId();
- *   await addMessage(tx, { topic: 'orders', key: String(id), payload: { type: 'OrderPlaced', id } });
+ *   const [order] = await tx.insert(orders).values({ total: 42 }).$returningId();
+ *   await addMessage(tx, { topic: 'orders', key: String(order!.id), payload: { type: 'OrderPlaced', id: order!.id } });
  * });
  * ```
  */
