@@ -28,6 +28,19 @@ export interface Mysql2PoolLike extends Mysql2ConnectionLike {
   getConnection(): Promise<Mysql2PoolConnectionLike>;
 }
 
+/**
+ * A handle of mysql2's callback API (`mysql2.createPool`, a connection of it): what Kysely's
+ * `MysqlDialect` and TypeORM hold. troutbox works through its `.promise()` wrapper.
+ */
+export interface Mysql2CallbackLike<PromiseApi> {
+  promise(): PromiseApi;
+}
+
+function promiseApi<T>(handle: T | Mysql2CallbackLike<T>): T {
+  const callback = handle as Partial<Mysql2CallbackLike<T>> | null;
+  return typeof callback?.promise === 'function' ? callback.promise() : (handle as T);
+}
+
 function toResult<Row>(result: unknown): QueryResult<Row> {
   if (Array.isArray(result)) return { rows: result as Row[], rowCount: result.length };
   const header = result as { affectedRows?: number };
@@ -44,7 +57,8 @@ function wrap(conn: Mysql2ConnectionLike): Executor {
 }
 
 /**
- * An executor on a mysql2 connection already inside the caller's transaction.
+ * An executor on a mysql2 connection already inside the caller's transaction (promise or
+ * callback API).
  *
  * @example
  * ```ts
@@ -55,8 +69,14 @@ function wrap(conn: Mysql2ConnectionLike): Executor {
  * await conn.commit();
  * ```
  */
-export function mysql2Connection(conn: Mysql2ConnectionLike): Executor {
-  return wrap(conn);
+export function mysql2Connection(
+  conn: Mysql2ConnectionLike | Mysql2CallbackLike<Mysql2ConnectionLike>,
+): Executor {
+  const promised = promiseApi(conn);
+  if (typeof promised?.query !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'mysql2Connection needs a mysql2 connection');
+  }
+  return wrap(promised);
 }
 
 const LEVELS: Record<IsolationLevel, string> = {
@@ -69,12 +89,27 @@ const LEVELS: Record<IsolationLevel, string> = {
  * A transactional executor on a mysql2 promise `Pool` (`mysql2/promise`), for the relay and the
  * admin API. Queries use the text protocol with mysql2's escaping of `?` values (no prepared
  * statement cache to grow); a connection that broke is destroyed, not returned to the pool.
+ * A callback-API pool (`mysql2.createPool`, as Kysely uses) is taken through its `.promise()`.
+ *
+ * @example
+ * ```ts
+ * import mysql from 'mysql2/promise';
+ * const pool = mysql.createPool({ uri: process.env.MYSQL_URL });
+ * const store = new SqlMessageStore({ dialect: mysql({ database: 'app' }), db: mysql2Pool(pool) });
+ * ```
  */
 export function mysql2Pool(
-  pool: Mysql2PoolLike,
+  handle: Mysql2PoolLike | Mysql2CallbackLike<Mysql2PoolLike>,
   options: { onConnectionError?: (error: Error) => void } = {},
 ): TransactionalExecutor {
   const onError = options.onConnectionError ?? (() => {});
+  const pool = promiseApi(handle);
+  if (typeof pool?.getConnection !== 'function' || typeof pool.query !== 'function') {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      'mysql2Pool needs a mysql2 Pool (createPool from mysql2/promise, or from mysql2)',
+    );
+  }
 
   // Returned to the pool only when `fn` says the session is back to a known state; a connection
   // that failed mid-transaction, or whose connection broke, is destroyed instead.

@@ -1,9 +1,18 @@
-// What only the MySQL dialect has: a named GET_LOCK for migrations, with a timeout.
+// What only MySQL has: the dialect's named GET_LOCK for migrations, and mysql2's two APIs.
+import { createPool } from 'mysql2';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Executor, isOutboxError, mysql, type TransactionalExecutor } from '../src/index.js';
+import {
+  type Executor,
+  isOutboxError,
+  mysql,
+  mysql2Connection,
+  mysql2Pool,
+  SqlMessageStore,
+  type TransactionalExecutor,
+} from '../src/index.js';
 import { uniqueName } from '../src/testing/index.js';
-import { databaseNamed } from './databases.js';
-import { gate } from './helpers.js';
+import { databaseNamed, mysqlUrl } from './databases.js';
+import { createTestOutbox, gate, messages } from './helpers.js';
 
 const database = databaseNamed('mysql');
 
@@ -79,5 +88,59 @@ describe('mysql migration lock', () => {
       }
       expect(isOutboxError(error, 'INVALID_OPTION'), String(bad)).toBe(true);
     }
+  });
+});
+
+describe('mysql2 executors', () => {
+  it("take mysql2's callback-API pool and connection (what Kysely and TypeORM hold) through .promise()", async () => {
+    const db = await createTestOutbox(database, { prefix: 'cb' });
+    const pool = createPool({ uri: mysqlUrl, connectionLimit: 2 });
+    try {
+      const store = new SqlMessageStore({ dialect: db.dialect, db: mysql2Pool(pool) });
+      expect(await store.db.transaction((tx) => store.add(tx, messages(3)))).toBe(3);
+      // A producer's own transaction on a callback connection.
+      await new Promise<void>((resolve, reject) =>
+        pool.getConnection((error, conn) => {
+          if (error) return reject(error);
+          conn.beginTransaction(async (begun) => {
+            if (begun) return reject(begun);
+            try {
+              await store.add(mysql2Connection(conn), { topic: 'callback', payload: 1 });
+              conn.commit((committed) => (committed ? reject(committed) : resolve()));
+            } catch (e) {
+              reject(e);
+            } finally {
+              conn.release();
+            }
+          });
+        }),
+      );
+      expect(await db.count()).toBe(4);
+      expect(await store.stats()).toMatchObject({ pending: 4 });
+    } finally {
+      await new Promise((resolve) => pool.end(resolve));
+      await db.close();
+    }
+  });
+
+  it('refuse what is not a mysql2 pool or connection with INVALID_OPTION', () => {
+    for (const bad of [null, {}, { query: () => 1 }, { promise: () => ({}) }]) {
+      const error = (() => {
+        try {
+          mysql2Pool(bad as never);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(isOutboxError(error, 'INVALID_OPTION'), JSON.stringify(bad)).toBe(true);
+    }
+    const error = (() => {
+      try {
+        mysql2Connection({} as never);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isOutboxError(error, 'INVALID_OPTION')).toBe(true);
   });
 });
