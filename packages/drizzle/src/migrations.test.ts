@@ -192,6 +192,31 @@ describe.each(cases)("drizzle's migrate() with the shipped folder ($name)", (c) 
     expect(again.version).toBe(c.dialect().migrations().length);
   });
 
+  // Two drizzle migrate() calls racing are drizzle's own matter: it creates its bookkeeping table
+  // before any migration runs, without a lock (on PostgreSQL the loser fails on pg_type).
+  it("runs at the same time as core's migrate() in other sessions: the lock makes them take turns", async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'troutbox-drizzle-'));
+    try {
+      const { journal, files } = c.generate(undefined, 'raced');
+      for (const [tag, text] of Object.entries(files)) writeFileSync(join(folder, `${tag}.sql`), text);
+      mkdirSync(join(folder, 'meta'));
+      writeFileSync(join(folder, 'meta', '_journal.json'), JSON.stringify(journal));
+      const config = { migrationsFolder: folder, migrationsTable: '__raced_migrations' };
+      const executor = drizzleExecutor(server.db);
+      await Promise.all([
+        c.dialect(undefined, 'raced').migrate(executor),
+        server.migrate(config),
+        c.dialect(undefined, 'raced').migrate(executor),
+      ]);
+      await c.dialect(reference, 'raced').migrate(executor);
+      expect(await describeTable(executor, c.kind, server.home, 'raced')).toEqual(
+        await describeTable(executor, c.kind, reference, 'raced'),
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('a folder generated for another namespace and table applies there', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troutbox-drizzle-'));
     try {
