@@ -95,6 +95,7 @@ function scale(panel: Panel): { x: (v: number) => number; ticks: number[] } {
 }
 
 function tickText(t: number): string {
+  if (t === 0) return '0';
   if (t >= 1_000_000) return `${num(t / 1_000_000)}M`;
   if (t >= 1000) return `${num(t / 1000)}k`;
   return num(t, t < 1 ? 2 : 0);

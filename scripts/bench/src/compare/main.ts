@@ -5,6 +5,7 @@
 // Flags: --quick (1 run, smaller sizes)  --runs N  --only drain,latency,producer
 //        --systems troutbox,raw,graphile-worker,pg-boss,pg-transactional-outbox
 //        --messages N (backlog)  --cap-seconds N (longest drain timed)  --rate N --seconds N (latency)
+//        --transactions N (producer)  --chart-only (redraw the SVG from bench-results/compare.json)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,6 +44,15 @@ const numberOption = (name: string, fallback: number): number => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, got ${value}`);
   return n;
 };
+const outDir = join(benchDir, 'bench-results');
+const chartDir = join(repoRoot, 'docs', 'bench');
+if (flag('chart-only')) {
+  mkdirSync(chartDir, { recursive: true });
+  const saved = JSON.parse(readFileSync(join(outDir, 'compare.json'), 'utf8'));
+  writeFileSync(join(chartDir, 'compare.svg'), renderChart(saved));
+  console.log(`redrawn: ${join(chartDir, 'compare.svg')}`);
+  process.exit(0);
+}
 const quick = flag('quick');
 const runs = numberOption('runs', quick ? 1 : 3);
 const messages = numberOption('messages', quick ? 20_000 : 100_000);
@@ -358,10 +368,8 @@ if (want('producer')) {
 
 await admin.end();
 
-const outDir = join(benchDir, 'bench-results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'compare.json'), `${JSON.stringify(results, null, 2)}\n`);
-const chartDir = join(repoRoot, 'docs', 'bench');
 mkdirSync(chartDir, { recursive: true });
 writeFileSync(join(chartDir, 'compare.svg'), renderChart(results as any));
 console.log(`\nwritten: ${join(outDir, 'compare.json')} and ${join(chartDir, 'compare.svg')}`);
