@@ -1,10 +1,22 @@
 // Producer cost through @troutbox/kysely: a one-row business transaction plus one message via
 // addMessage, against the same transaction plus an equivalent outbox row written with Kysely's
-// own insertInto(…).values(…). Both on one pooled connection, interleaved, in the same run.
-import { kyselyOutbox, outboxMigratorTables } from '@troutbox/kysely';
-import { Kysely, PostgresDialect } from 'kysely';
+// own insertInto(…).values(…). Both on one pooled connection, interleaved, in the same run; once
+// on PostgreSQL (PostgresDialect, node-postgres) and once on MariaDB/MySQL (MysqlDialect, mysql2;
+// MYSQL_URL).
+import { kyselyOutbox, type OutboxDialectName, outboxMigratorTables } from '@troutbox/kysely';
+import {
+  type Dialect,
+  type Generated,
+  Kysely,
+  MysqlDialect,
+  PostgresDialect,
+  type RawBuilder,
+  sql,
+} from 'kysely';
 import { Migrator } from 'kysely/migration';
+import { createPool } from 'mysql2';
 import pg from 'pg';
+import { mysqlUrl } from '../databases.js';
 import { median, schemaName } from '../util.js';
 
 interface Database {
@@ -15,35 +27,108 @@ interface Database {
     payload: Uint8Array;
     content_type: string;
     headers: string;
+    available_at: Generated<Date>;
+    created_at: Generated<Date>;
   };
 }
 
-export async function bench(options: {
+interface OrmRow {
+  orm: string;
+  withOutboxTxPerSec: number;
+  withOrmInsertTxPerSec: number;
+}
+
+interface Options {
   databaseUrl: string;
   transactions: number;
   runs: number;
-}): Promise<{ orm: string; withOutboxTxPerSec: number; withOrmInsertTxPerSec: number }> {
-  const schema = schemaName('kysely');
+}
+
+/** What differs between the databases; the benchmark itself is written once. */
+interface Target {
+  label: string;
+  /** troutbox's dialect for the Kysely instance. */
+  outbox: OutboxDialectName;
+  /** Kysely's dialect on a pool of one connection. */
+  dialect(): Dialect;
+  /** The server's version, as one word, in column `v`. */
+  versionSql: RawBuilder<{ v: string }>;
+  /**
+   * Values for the outbox row's times in the hand-written insert: PostgreSQL's table has defaults;
+   * MySQL's has none (core writes UTC_TIMESTAMP(6) in its INSERT), so the hand-written one does too.
+   */
+  times(): Partial<Record<'available_at' | 'created_at', RawBuilder<Date>>>;
+  drop(db: Kysely<Database>, ns: string): Promise<void>;
+}
+
+function targets(databaseUrl: string): Target[] {
+  return [
+    {
+      label: 'PostgreSQL',
+      outbox: 'postgres',
+      dialect() {
+        const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+        pool.on('error', () => {});
+        return new PostgresDialect({ pool });
+      },
+      versionSql: sql<{ v: string }>`SELECT current_setting('server_version') AS v`,
+      times: () => ({}),
+      drop: (db, schema) => db.schema.dropSchema(schema).ifExists().cascade().execute(),
+    },
+    {
+      label: 'MariaDB',
+      outbox: 'mysql',
+      dialect: () => new MysqlDialect({ pool: createPool({ uri: mysqlUrl, connectionLimit: 1 }) }),
+      versionSql: sql<{ v: string }>`SELECT SUBSTRING_INDEX(VERSION(), '-', 1) AS v`,
+      times: () => ({ available_at: sql<Date>`UTC_TIMESTAMP(6)`, created_at: sql<Date>`UTC_TIMESTAMP(6)` }),
+      // A MySQL database takes its tables with it.
+      drop: (db, database) => db.schema.dropSchema(database).ifExists().execute(),
+    },
+  ];
+}
+
+/** One row per database: PostgreSQL (`databaseUrl`) and MariaDB/MySQL (`MYSQL_URL`). */
+export async function bench(options: Options): Promise<OrmRow[]> {
+  const rows: OrmRow[] = [];
+  for (const target of targets(options.databaseUrl)) {
+    try {
+      rows.push(await benchOn(target, options));
+    } catch (error) {
+      // One database being down does not lose the other's row.
+      rows.push({
+        orm: `kysely on ${target.label} (failed: ${(error as Error).message})`,
+        withOutboxTxPerSec: Number.NaN,
+        withOrmInsertTxPerSec: Number.NaN,
+      });
+    }
+  }
+  return rows;
+}
+
+async function benchOn(target: Target, options: Options): Promise<OrmRow> {
+  // A schema on PostgreSQL, a database on MySQL: the bench's tables and both migration histories.
+  const ns = schemaName('kysely');
   // One connection: both variants run on the same backend, as one application request would.
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 1 });
-  pool.on('error', () => {});
-  const root = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const db = root.withSchema(schema);
+  const root = new Kysely<Database>({ dialect: target.dialect() });
+  const db = root.withSchema(ns);
   try {
+    await root.schema.createSchema(ns).execute();
     const { error } = await new Migrator({
       db: root,
-      provider: kyselyOutbox({ schema }).migrations(),
+      provider: kyselyOutbox({ dialect: target.outbox, schema: ns }).migrations(),
       ...outboxMigratorTables,
-      migrationTableSchema: schema,
+      migrationTableSchema: ns,
     }).migrateToLatest();
     if (error) throw error;
     await db.schema
       .createTable('orders')
       .addColumn('id', 'bigint', (c) => c.primaryKey())
-      .addColumn('customer', 'text', (c) => c.notNull())
+      .addColumn('customer', 'varchar(64)', (c) => c.notNull())
       .addColumn('total', 'integer', (c) => c.notNull())
       .execute();
-    const outbox = kyselyOutbox({ schema });
+    const { rows } = await target.versionSql.execute(root);
+    const version = String(rows[0]?.v ?? '').split(' ')[0];
+    const outbox = kyselyOutbox({ dialect: target.outbox, schema: ns });
     let nextId = 1;
 
     const variants = {
@@ -73,6 +158,7 @@ export async function bench(options: {
               payload: Buffer.from(JSON.stringify({ type: 'OrderPlaced', orderId: id, total: id % 977 })),
               content_type: 'application/json',
               headers: '{}',
+              ...target.times(),
             })
             .execute();
         }),
@@ -97,12 +183,11 @@ export async function bench(options: {
       for (const name of names) samples[name].push((options.transactions * 1000) / elapsed[name]);
     }
     return {
-      orm: 'kysely 0.29 (addMessage vs insertInto)',
+      orm: `kysely 0.29 on ${target.label} ${version} (addMessage vs insertInto)`,
       withOutboxTxPerSec: median(samples.addMessage),
       withOrmInsertTxPerSec: median(samples.insertInto),
     };
   } finally {
-    await root.schema.dropSchema(schema).ifExists().cascade().execute();
-    await root.destroy();
+    await target.drop(root, ns).finally(() => root.destroy());
   }
 }
