@@ -1,31 +1,19 @@
 // Orders and their OrderPlaced messages written in one drizzle transaction each; a relay in the
-// same process delivers the messages to the console. One order fails after its insert and takes
+// same process delivers the messages to RabbitMQ when AMQP_URL is set, to the console otherwise. One order fails after its insert and takes
 // its message down with it. PostgreSQL, or MySQL / MariaDB when DATABASE_URL starts with mysql://.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test pnpm start
 //   DATABASE_URL=mysql://root@127.0.0.1:3306/test pnpm start
-import {
-  createOutbox,
-  createRelay,
-  type OutboxMessage,
-  payloadJson,
-  type Sender,
-  SqlMessageStore,
-  sent,
-} from '@troutbox/core';
+import { createOutbox, createRelay, payloadJson, SqlMessageStore } from '@troutbox/core';
+import { exampleSender } from '@troutbox/example-support';
 import type { Shop } from './shop.js';
 
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const orderCount = Number(process.env.ORDERS ?? 5);
 
-/** Prints each message; a real app uses a broker sender (@troutbox/rabbitmq, …). */
-const consoleSender: Sender = {
-  name: 'console',
-  async send(messages: readonly OutboxMessage[]) {
-    for (const m of messages) console.log(`→ ${m.topic} #${m.id} key=${m.key}`, payloadJson(m));
-    return messages.map(() => sent());
-  },
-};
+// RabbitMQ when AMQP_URL is set, the console otherwise.
+const { sender, describe } = exampleSender({ log: () => {} });
+console.log(`delivering to ${describe}`);
 
 // Each database's module migrates with drizzle's migrate() and writes with its drizzle types.
 const { openShop } = databaseUrl.startsWith('mysql://')
@@ -34,11 +22,12 @@ const { openShop } = databaseUrl.startsWith('mysql://')
 const shop: Shop = await openShop(databaseUrl);
 
 const store = new SqlMessageStore({ dialect: shop.dialect, db: shop.executor });
-const relay = createRelay({ store, sender: consoleSender, pollIntervalMs: 200 });
+const relay = createRelay({ store, sender, pollIntervalMs: 200, closeSender: true });
 // Wakes the relay in this process as soon as a message is written, instead of at the next poll.
 const outbox = createOutbox({ dialect: shop.dialect, onAdd: () => relay.wake() });
 let delivered = 0;
 relay.on('sent', ({ messages }) => {
+  for (const m of messages) console.log(`→ ${m.topic} #${m.id} key=${m.key}`, payloadJson(m));
   delivered += messages.length;
 });
 await relay.start();

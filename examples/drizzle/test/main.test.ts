@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { uniqueName } from '@troutbox/core/testing';
+import { uniqueName, waitFor } from '@troutbox/core/testing';
+import amqp from 'amqplib';
 import mysql2 from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,4 +110,42 @@ describe.each(servers)('examples/drizzle ($name)', (server) => {
     );
     expect(outbox.map((r) => ({ status: r.status, n: Number(r.n) }))).toEqual([{ status: 'sent', n: 4 }]);
   });
+});
+
+it('with AMQP_URL set, the example delivers to RabbitMQ', async () => {
+  const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const server = servers[0]!;
+  const database = uniqueName('ex_drizzle_rmq');
+  const exchange = uniqueName('tx_ex_drizzle');
+  const queue = uniqueName('tq_ex_drizzle');
+  const url = await server.create(database);
+  const conn = await amqp.connect(amqpUrl);
+  try {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [tsxCli, '--conditions=@troutbox/source', main],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: url,
+          ORDERS: '3',
+          AMQP_URL: amqpUrl,
+          AMQP_EXCHANGE: exchange,
+          AMQP_QUEUE: queue,
+        },
+        timeout: 60_000,
+      },
+    );
+    expect(stdout).toContain(`delivering to RabbitMQ exchange ${exchange}`);
+    const ch = await conn.createChannel();
+    const bodies: string[] = [];
+    await ch.consume(queue, (m) => m && bodies.push(m.content.toString()), { noAck: true });
+    await waitFor(() => bodies.length >= 3);
+    expect(bodies.join()).not.toContain('mallory');
+    await ch.deleteQueue(queue);
+    await ch.deleteExchange(exchange);
+  } finally {
+    await conn.close();
+    await server.drop(database);
+  }
 });

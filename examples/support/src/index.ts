@@ -24,7 +24,7 @@ export function consoleSender(
 /**
  * Where the examples deliver: to RabbitMQ when `AMQP_URL` is set (a topic exchange
  * `troutbox.examples` with a durable queue of the same name bound to every routing key, so no
- * message is unroutable), otherwise to the console.
+ * message is unroutable; `AMQP_EXCHANGE` and `AMQP_QUEUE` rename them), otherwise to the console.
  *
  * @example
  * ```sh
@@ -44,8 +44,8 @@ export function exampleSender(
   const env = options.env ?? process.env;
   const url = env.AMQP_URL;
   if (!url) return { sender: consoleSender(options.log), describe: 'the console' };
-  const exchange = options.exchange ?? EXAMPLE_EXCHANGE;
-  const queue = options.queue ?? EXAMPLE_QUEUE;
+  const exchange = options.exchange ?? env.AMQP_EXCHANGE ?? EXAMPLE_EXCHANGE;
+  const queue = options.queue ?? env.AMQP_QUEUE ?? EXAMPLE_QUEUE;
   const sender = rabbitmqSender({
     url,
     exchange,
