@@ -72,6 +72,17 @@ function resolveTelemetry(options: RelayOptions): RelayTelemetry {
   return t;
 }
 
+/**
+ * Text every database can store: no NUL (PostgreSQL refuses it in text) and no lone UTF-16
+ * surrogate (a cut through an emoji, which MySQL's JSON functions refuse). A `lastError` the
+ * database refuses would fail the batch's commit on every attempt, so it is cleaned here, once.
+ */
+export function storableText(text: string): string {
+  return text
+    .replaceAll('\u0000', '')
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
 /** Apply defaults and check every option once. */
 export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions {
   if (!options || typeof options.store?.claim !== 'function') {
@@ -389,8 +400,8 @@ class OutboxRelay implements Relay {
   #decide(batch: OutboxMessage[], results: readonly SendResult[]): Outcome[] {
     const { maxAttempts, backoff, maxErrorLength } = this.options;
     const clip = (e: unknown) => {
-      const text = describeError(e);
-      return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength - 1)}…` : text;
+      const text = storableText(describeError(e));
+      return text.length > maxErrorLength ? storableText(`${text.slice(0, maxErrorLength - 1)}…`) : text;
     };
     return batch.map((message, i) => {
       const result = results[i]!;

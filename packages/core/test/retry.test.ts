@@ -247,6 +247,8 @@ describe.each(databases)('retry and dead letters on $label', (database) => {
     db = await createTestOutbox(database, { prefix: 'errtext' });
     const texts = [
       `it's "quoted" \\ back\\slash\nnew line\ttab 🐟 é`,
+      // NUL, which PostgreSQL refuses in text, and a lone surrogate from a clip upstream.
+      `nul\u0000inside and lone \uD83D surrogate`,
       // Clipped at 1,999 UTF-16 units: the cut falls inside the emoji's surrogate pair.
       `${'x'.repeat(1998)}🐟🐟`,
     ];
@@ -257,18 +259,19 @@ describe.each(databases)('retry and dead letters on $label', (database) => {
       createRelay({
         store: db!.store,
         sender: scriptedSender((m) => ({ status: 'dead', error: errorOf(m) })),
-        batchSize: maxErrorLength ? 10 : 2,
+        batchSize: maxErrorLength ? 10 : 3,
         ...(maxErrorLength ? { maxErrorLength } : {}),
       }).runOnce({ maxBatches: 1 });
-    // The first two with the default clip (2,000), the huge one with a clip far beyond it.
-    expect(await run()).toMatchObject({ batches: 1, dead: 2 });
+    // The first three with the default clip (2,000), the huge one with a clip far beyond it.
+    expect(await run()).toMatchObject({ batches: 1, dead: 3 });
     expect(await run(100_000)).toMatchObject({ batches: 1, dead: 1 });
     const dead = await db.store.deadLetters();
-    expect(dead.map((d) => d.attempts)).toEqual([1, 1, 1]);
+    expect(dead.map((d) => d.attempts)).toEqual([1, 1, 1, 1]);
     expect(dead[0]!.lastError).toBe(texts[0]);
-    expect(dead[1]!.lastError).toBe(`${'x'.repeat(1998)}\uFFFD…`);
+    expect(dead[1]!.lastError).toBe('nulinside and lone \uFFFD surrogate');
+    expect(dead[2]!.lastError).toBe(`${'x'.repeat(1998)}\uFFFD…`);
     // Bounded where the column is (MySQL TEXT: 16,383 four-byte characters), whole otherwise.
-    const kept = [...dead[2]!.lastError!];
+    const kept = [...dead[3]!.lastError!];
     expect(kept.length).toBeGreaterThanOrEqual(16_383);
     expect(kept.every((c) => c === '🐟')).toBe(true);
   });
