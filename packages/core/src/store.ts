@@ -228,7 +228,9 @@ export class SqlMessageStore implements MessageStore {
     const messages = rows.map(this.dialect.toMessage);
     if (typeof tx === 'object' && tx !== null && messages.length > 0) {
       let claimed = this.#claimed.get(tx);
-      if (!claimed) this.#claimed.set(tx, (claimed = new Map()));
+      // Bounded, for an executor that claims again and again without completing (rolled back
+      // claims on one long-lived connection): the range is only an optimisation.
+      if (!claimed || claimed.size > 100_000) this.#claimed.set(tx, (claimed = new Map()));
       for (const m of messages) claimed.set(m.id, m.createdAt.getTime());
     }
     return messages;

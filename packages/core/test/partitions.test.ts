@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createRelay,
+  type Executor,
   isOutboxError,
   type PartitionMaintenanceReport,
   partitionCalendar,
@@ -386,10 +387,10 @@ describe('partitioned table', () => {
     );
     const plan = await f.store.transaction(async (tx) => {
       const seen: { sql: string; params: readonly unknown[] }[] = [];
-      const observed = {
-        query: (sql: string, params?: readonly unknown[]) => {
+      const observed: Executor = {
+        query: <Row>(sql: string, params?: readonly unknown[]) => {
           seen.push({ sql, params: params ?? [] });
-          return tx.query(sql, params);
+          return tx.query<Row>(sql, params);
         },
       };
       const claimed = await f.store.claim(observed, 500);
