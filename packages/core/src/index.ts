@@ -61,7 +61,7 @@ export {
   payloadText,
   type StoredMessage,
 } from './message.js';
-export { createOutbox, type Outbox, type OutboxOptions } from './outbox.js';
+export { createOutbox, insertChunks, type Outbox, type OutboxOptions } from './outbox.js';
 export {
   type IntervalJob,
   type IntervalJobOptions,

@@ -49,6 +49,33 @@ export interface Outbox {
 }
 
 /**
+ * Split messages into insert statements within the dialect's row and byte limits, in order.
+ * One chunk (the input itself) in the common case.
+ */
+export function insertChunks(
+  dialect: Dialect,
+  encoded: readonly EncodedMessage[],
+): (readonly EncodedMessage[])[] {
+  const maxRows = dialect.maxRowsPerInsert;
+  const maxBytes = dialect.maxBytesPerInsert ?? Number.POSITIVE_INFINITY;
+  if (encoded.length <= maxRows && maxBytes === Number.POSITIVE_INFINITY) return [encoded];
+  const chunks: (readonly EncodedMessage[])[] = [];
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < encoded.length; i++) {
+    const size = encoded[i]!.payload.byteLength;
+    if (i > start && (i - start >= maxRows || bytes + size > maxBytes)) {
+      chunks.push(encoded.slice(start, i));
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  chunks.push(start === 0 ? encoded : encoded.slice(start));
+  return chunks;
+}
+
+/**
  * Create the producer side of an outbox.
  *
  * @example
@@ -77,14 +104,14 @@ export function createOutbox(options: OutboxOptions): Outbox {
     if (typeof db?.query !== 'function') {
       throw new OutboxError('INVALID_OPTION', 'outbox.add needs an executor with query(sql, params)');
     }
-    const max = dialect.maxRowsPerInsert;
-    if (encoded.length <= max) {
-      const { sql, params } = dialect.insert(encoded);
+    const chunks = insertChunks(dialect, encoded);
+    if (chunks.length === 1) {
+      const { sql, params } = dialect.insert(chunks[0]!);
       await db.query(sql, params);
     } else {
       const writeAll = async (tx: Executor) => {
-        for (let i = 0; i < encoded.length; i += max) {
-          const { sql, params } = dialect.insert(encoded.slice(i, i + max));
+        for (const chunk of chunks) {
+          const { sql, params } = dialect.insert(chunk);
           await tx.query(sql, params);
         }
       };

@@ -87,6 +87,11 @@ export interface Dialect {
   readonly tableName: string;
   /** Largest number of messages one insert statement may carry (parameter limits). */
   readonly maxRowsPerInsert: number;
+  /**
+   * Largest total payload, in bytes, one insert statement may carry (a driver or server packet
+   * limit); a single larger message still goes alone. Unbounded when absent.
+   */
+  readonly maxBytesPerInsert?: number;
 
   insert(messages: readonly EncodedMessage[]): Statement;
   claim(limit: number): Statement;

@@ -184,6 +184,9 @@ SET
     tableName: t,
     // Bounded by max_allowed_packet as much as by placeholders; large batches are split.
     maxRowsPerInsert: 1000,
+    // mysql2 sends bytes as hex, twice their size, and max_allowed_packet is 16 MiB by default on
+    // MariaDB (64 MiB on MySQL 8): 4 MiB of payload per statement stays well inside either.
+    maxBytesPerInsert: 4 * 1024 * 1024,
 
     insert(messages: readonly EncodedMessage[]): Statement {
       const params: unknown[] = [];
