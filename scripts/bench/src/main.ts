@@ -122,13 +122,13 @@ if (want('partitions')) {
   print(
     table(
       `partitioned vs plain table: ${fmt(messages)} messages in ${chunks} chunks (insert, then drain with 1 relay, batch 500), retention job running`,
-      ['table', 'drain msg/s', 'vs. plain', 'size after', 'rows left', 'retention'],
+      ['table', 'drain msg/s', 'vs. plain', 'size / rows at end', 'a window later', 'retention job'],
       rows.map((r) => [
         r.table,
         fmt(r.drainPerSec),
         `${fmt((100 * r.drainPerSec) / plain.drainPerSec, 1)}%`,
-        `${fmt(r.sizeBytes / 2 ** 20, 1)} MiB`,
-        fmt(r.rowsLeft),
+        `${fmt(r.sizeBytes / 2 ** 20, 1)} MiB / ${fmt(r.rowsLeft)}`,
+        `${fmt(r.settledSizeBytes / 2 ** 20, 1)} MiB / ${fmt(r.settledRowsLeft)}`,
         r.retentionNote,
       ]),
     ),

@@ -13,12 +13,14 @@ import {
 import type pg from 'pg';
 import { newPool, schemaName, until } from './util.js';
 
-// Partitioned vs plain table, same run, chunks interleaved so that drift in the machine's load
-// hits both alike: insert a chunk of pending messages, drain it with one relay (no-op sender),
-// while the table's retention job runs on an interval — partition maintenance with one-minute
-// partitions and retention 1 (the current minute and the one before are kept), or pruneSent of
-// messages sent more than two minutes ago. Sizes are pg_total_relation_size over the table and
-// all of its partitions (indexes and TOAST included).
+// Partitioned vs plain table, same run, chunks interleaved (and the order alternated) so that
+// drift in the machine's load hits both alike: insert a chunk of pending messages, ANALYZE (as
+// autovacuum would, in time), drain it with one relay (no-op sender), while the table's
+// retention job runs every 10 s — partition maintenance with one-minute partitions and
+// retention 0 (a minute's partition is dropped once the minute is over), or pruneSent of
+// messages sent more than a minute ago. Sizes are pg_total_relation_size over the table and all
+// of its partitions (indexes and TOAST included), after the last chunk and again once one more
+// retention window has passed.
 
 export interface PartitionBenchRow {
   table: 'plain' | 'partitioned';
@@ -28,10 +30,14 @@ export interface PartitionBenchRow {
   sizeBytes: number;
   /** Rows still in the table after the last chunk (all sent). */
   rowsLeft: number;
+  /** The same, once one more retention window has passed with the job running. */
+  settledSizeBytes: number;
+  settledRowsLeft: number;
   retentionNote: string;
 }
 
-const RETENTION_MS = 120_000;
+const RETENTION_MS = 60_000;
+const JOB_INTERVAL_MS = 10_000;
 
 interface Lane {
   table: 'plain' | 'partitioned';
@@ -50,16 +56,21 @@ async function lane(table: Lane['table'], jobErrors: unknown[]): Promise<Lane> {
   const dialect =
     table === 'plain'
       ? postgres({ schema })
-      : postgres({ schema, partitioned: { interval: { minutes: 1 }, premake: 2, retention: 1 } });
+      : postgres({ schema, partitioned: { interval: { minutes: 1 }, premake: 2, retention: 0 } });
   const store = new SqlMessageStore({ dialect, db: pgPool(pool) });
   await store.migrate();
   const onError = (e: unknown) => jobErrors.push(e);
   const job =
     table === 'plain'
-      ? startPruning(store, { olderThanMs: RETENTION_MS, batchSize: 5000, intervalMs: 1000, onError })
+      ? startPruning(store, {
+          olderThanMs: RETENTION_MS,
+          batchSize: 5000,
+          intervalMs: JOB_INTERVAL_MS,
+          onError,
+        })
       : startPartitionMaintenance(store, {
           lockId: 7_000_001 + Math.floor(Math.random() * 1e6),
-          intervalMs: 1000,
+          intervalMs: JOB_INTERVAL_MS,
           onError,
         });
   const noop = {
@@ -83,6 +94,7 @@ async function insertChunk(l: Lane, count: number): Promise<void> {
       [Math.min(10_000, count - done)],
     );
   }
+  await l.pool.query(`ANALYZE "${l.schema}".outbox_messages`);
 }
 
 async function drainChunk(l: Lane, target: number): Promise<void> {
@@ -115,7 +127,7 @@ export async function partitionBench(options: {
   const started = Date.now();
   try {
     for (let c = 0; c < options.chunks; c++) {
-      for (const l of lanes) {
+      for (const l of c % 2 === 0 ? lanes : [...lanes].reverse()) {
         await insertChunk(l, per);
         await drainChunk(l, per * (c + 1));
       }
@@ -126,6 +138,11 @@ export async function partitionBench(options: {
       );
     }
     const end = await Promise.all(lanes.map(size));
+    options.log?.(
+      `  waiting ${(RETENTION_MS + 2 * JOB_INTERVAL_MS) / 1000} s for one more retention window…`,
+    );
+    await new Promise((r) => setTimeout(r, RETENTION_MS + 2 * JOB_INTERVAL_MS));
+    const settled = await Promise.all(lanes.map(size));
     if (jobErrors.length > 0) options.log?.(`  retention job errors: ${jobErrors.map(String).join('; ')}`);
     return lanes.map((l, i) => ({
       table: l.table,
@@ -133,10 +150,12 @@ export async function partitionBench(options: {
       drainPerSec: (per * options.chunks) / (l.drainMs / 1000),
       sizeBytes: end[i]!.bytes,
       rowsLeft: end[i]!.rows,
+      settledSizeBytes: settled[i]!.bytes,
+      settledRowsLeft: settled[i]!.rows,
       retentionNote:
         l.table === 'plain'
-          ? 'pruneSent every 1 s, sent > 2 min ago, 5,000 rows a statement'
-          : 'maintenance every 1 s, 1-minute partitions, retention 1, premake 2',
+          ? 'pruneSent every 10 s: sent > 1 min ago, 5,000 rows a statement'
+          : 'maintenance every 10 s: 1-minute partitions, retention 0, premake 2',
     }));
   } finally {
     for (const l of lanes) {
