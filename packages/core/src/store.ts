@@ -230,7 +230,10 @@ export class SqlMessageStore implements MessageStore {
       let claimed = this.#claimed.get(tx);
       // Bounded, for an executor that claims again and again without completing (rolled back
       // claims on one long-lived connection): the range is only an optimisation.
-      if (!claimed || claimed.size > 100_000) this.#claimed.set(tx, (claimed = new Map()));
+      if (!claimed || claimed.size > 100_000) {
+        claimed = new Map();
+        this.#claimed.set(tx, claimed);
+      }
       for (const m of messages) claimed.set(m.id, m.createdAt.getTime());
     }
     return messages;
