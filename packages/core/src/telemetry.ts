@@ -248,7 +248,7 @@ export function relayTelemetry(
             if (messageSpanList) {
               messageSpanList.forEach((span, i) => {
                 const r = results?.[i];
-                if (!r || r.status !== 'sent') {
+                if (r?.status !== 'sent') {
                   const why = r && 'error' in r ? describeError(r.error) : 'no result';
                   span.setStatus({ code: SpanStatusCode.ERROR, message: why });
                 }
