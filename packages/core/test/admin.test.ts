@@ -104,7 +104,10 @@ describe.each(databases)('admin queries and retention on $label', (database) => 
     });
     await waitFor(async () => (await o.count()) === 0, { message: 'pruned' });
     await job.stop();
-    expect(runs[0]).toBe(ids.length);
+    // A run in the same instant as the sends may find nothing older yet; across runs, each
+    // sent message is pruned exactly once.
+    expect(runs.reduce((a, b) => a + b, 0)).toBe(ids.length);
+    expect(runs.length).toBeGreaterThanOrEqual(1);
     expect(() => startPruning(o.store, { olderThanMs: -5, intervalMs: 10 })).toThrow(/olderThanMs/);
   });
 
