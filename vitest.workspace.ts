@@ -1,4 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { shared, sharedTest } from './vitest.shared.js';
 
@@ -7,10 +8,13 @@ import { shared, sharedTest } from './vitest.shared.js';
 // it; the rest share the inline settings below. A project file should spread `shared` and
 // `sharedTest` from ./vitest.shared.ts. Vitest 4 rejects a project file path whose name is not
 // `vitest.config.*`, so a project file is given as what an inline project `extends`.
+// Paths are resolved from this file, so a package's own `test` script can run its project with
+// `--root ../.. --config vitest.workspace.ts` from its folder.
+const here = fileURLToPath(new URL('.', import.meta.url));
 const projectFile = (dir: string) =>
-  ['vitest.project.ts', 'vitest.config.ts'].map((f) => `./${dir}/${f}`).find((f) => existsSync(f));
+  ['vitest.project.ts', 'vitest.config.ts'].map((f) => `./${dir}/${f}`).find((f) => existsSync(`${here}${f}`));
 const folders = ['packages', 'examples'].flatMap((root) =>
-  readdirSync(root, { withFileTypes: true })
+  readdirSync(`${here}${root}`, { withFileTypes: true })
     .filter((d) => d.isDirectory())
     .map((d) => `${root}/${d.name}`),
 );
