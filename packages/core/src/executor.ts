@@ -25,6 +25,29 @@ export interface TransactionalExecutor extends Executor {
    * LISTEN). Optional: adapters over a single connection need not implement it.
    */
   withConnection?<T>(fn: (conn: Executor) => Promise<T>): Promise<T>;
+  /**
+   * `LISTEN` on `channel` on a connection of its own, for as long as the subscription is open:
+   * `onNotify` for each notification, `onLost` once if that connection fails or ends (the
+   * subscription is then dead; the relay opens a new one, with backoff). Optional: an executor
+   * without it (an ORM's) leaves the relay polling. PostgreSQL executors only.
+   *
+   * @example
+   * ```ts
+   * const sub = await db.listen!('troutbox:public.outbox_messages', () => relay.wake(), (e) => console.warn(e));
+   * await sub.close();
+   * ```
+   */
+  listen?(
+    channel: string,
+    onNotify: () => void,
+    onLost: (error: Error) => void,
+  ): Promise<NotificationSubscription>;
+}
+
+/** An open `LISTEN` of {@link TransactionalExecutor.listen}. */
+export interface NotificationSubscription {
+  /** Stop listening and release the connection. Never rejects. */
+  close(): Promise<void>;
 }
 
 /** Isolation levels a dialect may ask for. */

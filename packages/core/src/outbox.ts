@@ -4,6 +4,7 @@ import { type Executor, isTransactional } from './executor.js';
 import { type EncodedMessage, encodeMessages, type MessageLimits, type NewMessage } from './message.js';
 import { resolveLimits } from './store.js';
 import { withTraceContext } from './telemetry.js';
+import { signalLocalWrite } from './wakeups.js';
 
 /** Options of {@link createOutbox}. */
 export interface OutboxOptions {
@@ -76,6 +77,36 @@ export function insertChunks(
 }
 
 /**
+ * Write encoded messages on `db`: the dialect's statements for each chunk (row and byte limits),
+ * in order. More than one statement on an executor that can open a transaction (a pool, not the
+ * caller's transaction) runs in a transaction of its own, so the write is all or nothing there
+ * too. Then wakes this process's relays of the table. The one write path of `outbox.add` and
+ * `store.add`.
+ */
+export async function writeMessages(
+  dialect: Dialect,
+  db: Executor,
+  encoded: readonly EncodedMessage[],
+  caller = 'outbox.add',
+): Promise<void> {
+  if (typeof db?.query !== 'function') {
+    throw new OutboxError('INVALID_OPTION', `${caller} needs an executor with query(sql, params)`);
+  }
+  if (encoded.length === 0) return;
+  const statements = insertChunks(dialect, encoded).flatMap((chunk) => dialect.insert(chunk));
+  if (statements.length === 1) {
+    await db.query(statements[0]!.sql, statements[0]!.params);
+  } else {
+    const writeAll = async (tx: Executor) => {
+      for (const { sql, params } of statements) await tx.query(sql, params);
+    };
+    if (isTransactional(db)) await db.transaction(writeAll);
+    else await writeAll(db);
+  }
+  signalLocalWrite(dialect.channel);
+}
+
+/**
  * Create the producer side of an outbox.
  *
  * @example
@@ -100,26 +131,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const encode = (messages: NewMessage | readonly NewMessage[]) =>
     encodeMessages(traceContext ? withTraceContext(messages) : messages, limits);
   async function insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
+    await writeMessages(dialect, db, encoded);
     if (encoded.length === 0) return;
-    if (typeof db?.query !== 'function') {
-      throw new OutboxError('INVALID_OPTION', 'outbox.add needs an executor with query(sql, params)');
-    }
-    const chunks = insertChunks(dialect, encoded);
-    if (chunks.length === 1) {
-      const { sql, params } = dialect.insert(chunks[0]!);
-      await db.query(sql, params);
-    } else {
-      const writeAll = async (tx: Executor) => {
-        for (const chunk of chunks) {
-          const { sql, params } = dialect.insert(chunk);
-          await tx.query(sql, params);
-        }
-      };
-      // More than one statement: on an executor that can open a transaction (a pool, not the
-      // caller's transaction), open one, so a large add is all or nothing there too.
-      if (isTransactional(db)) await db.transaction(writeAll);
-      else await writeAll(db);
-    }
     try {
       onAdd?.(encoded.length);
     } catch {

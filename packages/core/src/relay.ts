@@ -6,6 +6,7 @@ import { type BackoffOptions, backoffDelay, resolveBackoff } from './retry.js';
 import type { Sender, SendResult } from './sender.js';
 import type { MessageStore } from './store.js';
 import { noTelemetry, type RelayTelemetry, relayTelemetry } from './telemetry.js';
+import { onLocalWrite } from './wakeups.js';
 
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
@@ -35,6 +36,15 @@ export interface RelayOptions {
   closeSender?: boolean;
   /** Longest `lastError` stored. @defaultValue 2000 */
   maxErrorLength?: number;
+  /**
+   * Listen for the producers' notifications where the store can (PostgreSQL with `pgPool` or
+   * PGlite), on a connection of its own that reconnects by itself; the poll interval stays the
+   * fallback. `false`: poll (and in-process wake-ups) only.
+   * @defaultValue true
+   */
+  listen?: boolean;
+  /** First wait before reopening a lost listening connection; it doubles up to 30 s. @defaultValue 100 */
+  listenRetryDelayMs?: number;
   /**
    * Metrics and traces; `false` turns them off.
    * @defaultValue `relayTelemetry({ store, sender })` on the global OpenTelemetry API (a no-op until an SDK is registered)
@@ -83,6 +93,14 @@ export function storableText(text: string): string {
     .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }
 
+function checkBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new OutboxError('INVALID_OPTION', `${name} must be a boolean, got ${String(value)}`);
+  }
+  return value;
+}
+
 /** Apply defaults and check every option once. */
 export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions {
   if (!options || typeof options.store?.claim !== 'function') {
@@ -123,6 +141,8 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
     onError: options.onError,
     closeSender: options.closeSender ?? false,
     maxErrorLength: positiveInt(options.maxErrorLength, 'maxErrorLength', 2000, 16),
+    listen: checkBoolean(options.listen, 'listen', true),
+    listenRetryDelayMs: positiveInt(options.listenRetryDelayMs, 'listenRetryDelayMs', 100),
     telemetry: resolveTelemetry(options),
   });
 }
@@ -197,6 +217,15 @@ interface BatchReport {
 const WAKE_LINGER_FIRST_MS = 1;
 /** Follow-up looks stop once the wait would exceed this (1, 4, 16, 64, 256, 1024 ms: 6 extra claims). */
 const WAKE_LINGER_MAX_MS = 2000;
+
+/** Longest wait before reopening a lost listening connection. */
+const LISTEN_RETRY_MAX_MS = 30_000;
+
+/** Why a message of an ordered batch was not attempted (telemetry's span status only). */
+const NOT_ATTEMPTED = new OutboxError(
+  'RELAY_STATE',
+  'not attempted: an earlier message of its key was not sent in this batch',
+);
 
 function abortable(ms: number, signals: AbortSignal[]): Promise<void> {
   return new Promise((resolve) => {
@@ -281,7 +310,55 @@ class OutboxRelay implements Relay {
       throw new OutboxError('RELAY_STATE', 'the relay is stopping; await stop() first');
     this.#renew();
     this.#state = 'running';
-    for (let i = 0; i < this.options.concurrency; i++) this.#track(this.#work(this.#loop.signal));
+    const loop = this.#loop.signal;
+    for (let i = 0; i < this.options.concurrency; i++) this.#track(this.#work(loop));
+    const { store } = this.options;
+    if (store.channel !== undefined) {
+      const off = onLocalWrite(store.channel, () => this.wake());
+      loop.addEventListener('abort', off, { once: true });
+    }
+    if (this.options.listen && typeof store.listen === 'function') this.#track(this.#listen(loop));
+  }
+
+  /**
+   * Keep a LISTEN open while the relay runs: each notification wakes the loops. A lost
+   * connection is reopened after a growing, jittered delay, and each (re)opening wakes the
+   * loops once, since notifications sent while it was down are gone.
+   */
+  async #listen(loop: AbortSignal): Promise<void> {
+    const { store, listenRetryDelayMs } = this.options;
+    let delay = listenRetryDelayMs;
+    let opened = false;
+    while (!loop.aborted) {
+      let lostWith: ((error: Error) => void) | undefined;
+      const lost = new Promise<Error>((resolve) => {
+        lostWith = resolve;
+      });
+      try {
+        const subscription = await store.listen!(
+          () => this.wake(),
+          (error) => lostWith!(error),
+        );
+        if (!subscription) return; // the database or executor cannot listen: poll only
+        if (opened) this.wake();
+        opened = true;
+        delay = listenRetryDelayMs;
+        const stopped = new Promise<null>((resolve) => {
+          if (loop.aborted) resolve(null);
+          loop.addEventListener('abort', () => resolve(null), { once: true });
+        });
+        const error = await Promise.race([lost, stopped]);
+        await subscription.close();
+        if (error === null) return;
+        this.#error(error, 'listen');
+      } catch (error) {
+        this.#error(error, 'listen');
+      }
+      await abortable(delay * (0.5 + Math.random() / 2), [loop]);
+      delay = Math.min(delay * 2, LISTEN_RETRY_MAX_MS);
+      // Whatever happened, messages may have been committed unannounced meanwhile.
+      opened = true;
+    }
   }
 
   async #work(loop: AbortSignal): Promise<void> {
@@ -320,6 +397,7 @@ class OutboxRelay implements Relay {
     const started = performance.now();
     const hard = this.#hard.signal;
     let batch: OutboxMessage[] = [];
+    let attempted: OutboxMessage[] = [];
     let outcomes: Outcome[] = [];
     let results: readonly SendResult[] = [];
     const telemetry = this.options.telemetry.startBatch();
@@ -333,8 +411,22 @@ class OutboxRelay implements Relay {
         // the rows, without costing them an attempt.
         if (claimed.length === 0 || hard.aborted) return;
         batch = claimed;
-        results = await telemetry.send(batch, () => this.#send(batch, hard));
-        outcomes = this.#decide(batch, results);
+        let perMessage: readonly (SendResult | undefined)[] = [];
+        await telemetry.send(batch, async () => {
+          perMessage = await this.#sendInOrder(batch, hard);
+          return perMessage.map((r) => r ?? ({ status: 'retry', error: NOT_ATTEMPTED } as const));
+        });
+        // Messages held back behind a failure of their key get no outcome: they stay pending,
+        // unlocked at commit, without an attempt counted.
+        const sentResults: SendResult[] = [];
+        attempted = [];
+        perMessage.forEach((r, i) => {
+          if (r === undefined) return;
+          attempted.push(batch[i]!);
+          sentResults.push(r);
+        });
+        results = sentResults;
+        outcomes = this.#decide(attempted, results);
         await store.complete(tx, outcomes);
       });
     } catch (error) {
@@ -343,8 +435,54 @@ class OutboxRelay implements Relay {
       throw error;
     }
     if (batch.length === 0) telemetry.empty();
-    else telemetry.committed(batch, outcomes);
-    return this.#report(batch, outcomes, results, performance.now() - started);
+    else telemetry.committed(attempted, outcomes);
+    const report = this.#report(attempted, outcomes, results, performance.now() - started);
+    report.claimed = batch.length;
+    return report;
+  }
+
+  /**
+   * Send a batch. An ordered store's batch may hold several messages of one key (its first
+   * pending one and those after it, in order): they go in waves — the n-th message of every key
+   * in the n-th send call — so no call holds two messages of one key and a key's next message is
+   * sent only once the one before it was. A key whose message was not sent has its later
+   * messages left out (undefined: not attempted). Otherwise one call for the whole batch.
+   */
+  async #sendInOrder(
+    batch: OutboxMessage[],
+    hard: AbortSignal,
+  ): Promise<readonly (SendResult | undefined)[]> {
+    if (this.options.store.ordering !== 'key') return this.#send(batch, hard);
+    const waves: number[][] = [];
+    const depth = new Map<string, number>();
+    batch.forEach((m, i) => {
+      let wave = 0;
+      if (m.key !== null) {
+        wave = depth.get(m.key) ?? 0;
+        depth.set(m.key, wave + 1);
+      }
+      (waves[wave] ??= []).push(i);
+    });
+    if (waves.length === 1) return this.#send(batch, hard);
+    const results: (SendResult | undefined)[] = new Array(batch.length).fill(undefined);
+    const blocked = new Set<string>();
+    for (const wave of waves) {
+      const todo = wave.filter((i) => batch[i]!.key === null || !blocked.has(batch[i]!.key!));
+      if (todo.length === 0) continue;
+      // Past the drain deadline: what has not started is left for the next claim, unattempted.
+      if (hard.aborted) break;
+      const sent = await this.#send(
+        todo.map((i) => batch[i]!),
+        hard,
+      );
+      todo.forEach((i, j) => {
+        const r = sent[j]!;
+        results[i] = r;
+        const key = batch[i]!.key;
+        if (r.status !== 'sent' && key !== null) blocked.add(key);
+      });
+    }
+    return results;
   }
 
   async #send(batch: OutboxMessage[], hard: AbortSignal): Promise<readonly SendResult[]> {

@@ -1,14 +1,16 @@
 import type {
+  ClaimedHead,
   Dialect,
   MessageFilter,
   MigrateResult,
+  Ordering,
   OutboxStats,
   Outcome,
   TableStatus,
 } from './dialect/dialect.js';
 import { toDate, toInt } from './dialect/rows.js';
 import { OutboxError } from './errors.js';
-import type { Executor, TransactionalExecutor } from './executor.js';
+import type { Executor, NotificationSubscription, TransactionalExecutor } from './executor.js';
 import {
   defaultMessageLimits,
   type EncodedMessage,
@@ -19,6 +21,7 @@ import {
   type OutboxMessage,
   type StoredMessage,
 } from './message.js';
+import { writeMessages } from './outbox.js';
 import type {
   PartitionListing,
   PartitionMaintenanceOptions,
@@ -69,11 +72,27 @@ export interface MessageStore {
   readonly db: TransactionalExecutor;
   /** `postgres`, `mysql`… */
   readonly system: string;
+  /**
+   * `key` when claims keep per-key order: each claimed key's messages come back in delivery
+   * order, and the relay then sends them in waves (never two of one key in one send call).
+   * @defaultValue `'none'`
+   */
+  readonly ordering?: Ordering;
+  /** This table's wake-up channel: relays in this process are woken by writes to it. */
+  readonly channel?: string;
+  /**
+   * Listen for the producers' notifications (PostgreSQL `LISTEN`) on a connection of its own.
+   * Resolves to null where the database or executor cannot; see {@link TransactionalExecutor.listen}.
+   */
+  listen?(onNotify: () => void, onLost: (error: Error) => void): Promise<NotificationSubscription | null>;
   /** Write messages on `db` (the caller's transaction). Validates everything first; one statement per up to `maxRowsPerInsert` messages. */
   add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number>;
   /** Open a transaction on `db` for a claim → send → complete cycle, at the isolation level the database needs for it. */
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
-  /** Lock and return up to `limit` due messages on `tx`; locked rows are skipped by other claimers until `tx` ends. */
+  /**
+   * Lock and return up to `limit` due messages on `tx`; locked rows are skipped by other
+   * claimers until `tx` ends. With ordering, each key's messages are in delivery order.
+   */
   claim(tx: Executor, limit: number): Promise<OutboxMessage[]>;
   /** Record the outcomes of a claimed batch on `tx`, in one statement. */
   complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void>;
@@ -151,6 +170,55 @@ export function resolveLimits(limits: Partial<MessageLimits> = {}): Readonly<Mes
   return Object.freeze(l);
 }
 
+/** Claimed rows that carry a key and a seq. */
+function orderedHeads(rows: readonly Record<string, unknown>[]): ClaimedHead[] {
+  const heads: ClaimedHead[] = [];
+  for (const r of rows) {
+    if (r.key != null && r.seq != null)
+      heads.push({ id: String(r.id), key: String(r.key), seq: String(r.seq) });
+  }
+  return heads;
+}
+
+/**
+ * Each key's rows in ascending seq, in the places its rows had: the relay sends the n-th message
+ * of each key in the n-th wave, so only the order within a key matters.
+ */
+function inKeyOrder(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  const byKey = new Map<string, Record<string, unknown>[]>();
+  for (const r of rows) {
+    if (r.key == null || r.seq == null) continue;
+    const key = String(r.key);
+    let list = byKey.get(key);
+    if (!list) {
+      list = [];
+      byKey.set(key, list);
+    }
+    list.push(r);
+  }
+  let shuffled = false;
+  for (const list of byKey.values()) {
+    if (list.length < 2) continue;
+    const sorted = [...list].sort((a, b) => compareSeq(String(a.seq), String(b.seq)));
+    if (sorted.some((r, i) => r !== list[i])) shuffled = true;
+    list.splice(0, list.length, ...sorted);
+  }
+  if (!shuffled) return rows;
+  const next = new Map<string, number>();
+  return rows.map((r) => {
+    if (r.key == null || r.seq == null) return r;
+    const key = String(r.key);
+    const i = next.get(key) ?? 0;
+    next.set(key, i + 1);
+    return byKey.get(key)![i]!;
+  });
+}
+
+/** Compare decimal seq texts numerically (they may exceed 2^53). */
+function compareSeq(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /**
  * The SQL implementation of {@link MessageStore}, for any {@link Dialect}.
  *
@@ -193,6 +261,22 @@ export class SqlMessageStore implements MessageStore {
     return this.dialect.name;
   }
 
+  get ordering(): Ordering {
+    return this.dialect.ordering;
+  }
+
+  get channel(): string {
+    return this.dialect.channel;
+  }
+
+  async listen(
+    onNotify: () => void,
+    onLost: (error: Error) => void,
+  ): Promise<NotificationSubscription | null> {
+    if (!this.dialect.capabilities.listenNotify || typeof this.db.listen !== 'function') return null;
+    return this.db.listen(this.dialect.channel, onNotify, onLost);
+  }
+
   /** Validate and encode without writing (what `add` does first). */
   encode(messages: NewMessage | readonly NewMessage[]): EncodedMessage[] {
     return encodeMessages(withTraceContext(messages), this.limits);
@@ -205,16 +289,8 @@ export class SqlMessageStore implements MessageStore {
   }
 
   /** Write already-encoded messages (ORM adapters that validate early use this). */
-  async insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
-    if (typeof db?.query !== 'function') {
-      throw new OutboxError('INVALID_OPTION', 'store.add needs an executor with query(sql, params)');
-    }
-    if (encoded.length === 0) return;
-    const max = this.dialect.maxRowsPerInsert;
-    for (let i = 0; i < encoded.length; i += max) {
-      const { sql, params } = this.dialect.insert(encoded.slice(i, i + max));
-      await db.query(sql, params);
-    }
+  insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
+    return writeMessages(this.dialect, db, encoded, 'store.add');
   }
 
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
@@ -224,7 +300,8 @@ export class SqlMessageStore implements MessageStore {
 
   async claim(tx: Executor, limit: number): Promise<OutboxMessage[]> {
     const { sql, params } = this.dialect.claim(limit);
-    const { rows } = await tx.query<Record<string, unknown>>(sql, params);
+    let { rows } = await tx.query<Record<string, unknown>>(sql, params);
+    if (this.dialect.ordering === 'key') rows = await this.#completeOrderedClaim(tx, rows, limit);
     const messages = rows.map(this.dialect.toMessage);
     if (typeof tx === 'object' && tx !== null && messages.length > 0) {
       let claimed = this.#claimed.get(tx);
@@ -237,6 +314,43 @@ export class SqlMessageStore implements MessageStore {
       for (const m of messages) claimed.set(m.id, m.createdAt.getTime());
     }
     return messages;
+  }
+
+  /**
+   * The rest of an ordered claim where the dialect needs more statements (MySQL): drop heads
+   * that turn out not to be first in their key, then fill the batch with runs. Finally each
+   * key's messages are put in seq order.
+   */
+  async #completeOrderedClaim(
+    tx: Executor,
+    claimed: Record<string, unknown>[],
+    limit: number,
+  ): Promise<Record<string, unknown>[]> {
+    let rows = claimed;
+    const steps = this.dialect.orderedClaim;
+    if (steps && rows.length > 0) {
+      let heads = orderedHeads(rows);
+      if (heads.length > 0) {
+        const stale = steps.stale(
+          heads,
+          rows.map((r) => String(r.id)),
+        );
+        const { rows: found } = await tx.query<{ id: unknown }>(stale.sql, stale.params);
+        if (found.length > 0) {
+          // Still locked until the transaction ends, but neither sent nor counted.
+          const drop = new Set(found.map((r) => String(r.id)));
+          rows = rows.filter((r) => !drop.has(String(r.id)));
+          heads = heads.filter((h) => !drop.has(h.id));
+        }
+      }
+      const budget = limit - rows.length;
+      if (budget > 0 && heads.length > 0) {
+        const runs = steps.runs(heads, Math.ceil(budget / heads.length), budget);
+        const { rows: more } = await tx.query<Record<string, unknown>>(runs.sql, runs.params);
+        rows = rows.concat(more.slice(0, budget));
+      }
+    }
+    return inKeyOrder(rows);
   }
 
   async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {

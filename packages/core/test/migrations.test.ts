@@ -32,13 +32,14 @@ describe.each(databases)('migrations on $label', (database) => {
     const namespace = newNamespace();
     const dialect = database.dialect(namespace);
     const results = await Promise.all(Array.from({ length: 4 }, () => dialect.migrate(newPool().db)));
-    expect(results.map((r) => r.version)).toEqual([1, 1, 1, 1]);
-    expect(results.flatMap((r) => r.applied)).toEqual([1]);
+    expect(results.map((r) => r.version)).toEqual([2, 2, 2, 2]);
+    expect(results.flatMap((r) => r.applied)).toEqual([1, 2]);
     const rows = await admin.sql<{ version: number; name: string }>(
       `SELECT version, name FROM ${database.qualify(namespace, 'outbox_messages_migrations')}`,
     );
     expect(rows.map((r) => ({ version: Number(r.version), name: r.name }))).toEqual([
       { version: 1, name: 'create_outbox' },
+      { version: 2, name: 'key_ordering' },
     ]);
     expect(await tableExists(namespace)).toBe(true);
   });
@@ -47,12 +48,17 @@ describe.each(databases)('migrations on $label', (database) => {
     const namespace = newNamespace();
     const dialect = database.dialect(namespace, 'events');
     const { db } = newPool();
-    expect(await dialect.migrate(db)).toEqual({ applied: [1], version: 1 });
+    expect(await dialect.migrate(db)).toEqual({ applied: [1, 2], version: 2 });
+    expect(await tableExists(namespace, 'events')).toBe(true);
+    expect(await tableExists(namespace, 'events_keys')).toBe(true);
+    // Down to 1: the ordering column, index and key counters go, the table stays.
+    expect(await dialect.rollback(db, { to: 1 })).toEqual({ applied: [2], version: 1 });
+    expect(await tableExists(namespace, 'events_keys')).toBe(false);
     expect(await tableExists(namespace, 'events')).toBe(true);
     expect(await dialect.rollback(db, { to: 0 })).toEqual({ applied: [1], version: 0 });
     expect(await tableExists(namespace, 'events')).toBe(false);
     expect(await dialect.rollback(db, { to: 0 })).toEqual({ applied: [], version: 0 });
-    expect(await dialect.migrate(db)).toEqual({ applied: [1], version: 1 });
+    expect(await dialect.migrate(db)).toEqual({ applied: [1, 2], version: 2 });
     expect(await tableExists(namespace, 'events')).toBe(true);
   });
 
@@ -62,7 +68,7 @@ describe.each(databases)('migrations on $label', (database) => {
     const pool = newPool();
     await database.createNamespace(pool, namespace);
     const migrations = dialect.migrations();
-    expect(migrations.map((m) => m.version)).toEqual([1]);
+    expect(migrations.map((m) => m.version)).toEqual([1, 2]);
     for (const m of migrations) for (const sql of m.up) await pool.sql(sql);
     expect(await tableExists(namespace)).toBe(true);
     // No value is spliced in: the SQL names only the validated, quoted identifiers.
@@ -87,6 +93,7 @@ describe.each(databases)('migrations on $label', (database) => {
 
     for (const m of [...migrations].reverse()) for (const sql of m.down) await pool.sql(sql);
     expect(await tableExists(namespace)).toBe(false);
+    expect(await tableExists(namespace, 'outbox_messages_keys')).toBe(false);
   });
 
   it('refuses a schema newer than this library', async () => {
@@ -108,7 +115,7 @@ describe.each(databases)('migrations on $label', (database) => {
     cleanups.push(login.drop);
     expect(await login.canCreateNamespaces()).toBe(false);
     const store = new SqlMessageStore({ dialect: database.dialect(namespace), db: login.pool.db });
-    expect(await store.migrate()).toEqual({ applied: [1], version: 1 });
+    expect(await store.migrate()).toEqual({ applied: [1, 2], version: 2 });
     await store.db.transaction((tx) => store.add(tx, { topic: 'owned', payload: 1 }));
     expect((await store.stats()).pending).toBe(1);
   });

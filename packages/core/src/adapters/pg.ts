@@ -2,10 +2,12 @@ import { OutboxError } from '../errors.js';
 import type {
   Executor,
   IsolationLevel,
+  NotificationSubscription,
   QueryResult,
   TransactionalExecutor,
   TransactionOptions,
 } from '../executor.js';
+import { quotePg } from '../identifiers.js';
 
 /** The part of a node-postgres `Client` / `PoolClient` that troutbox uses. `pg` itself is not a dependency. */
 export interface PgClientLike {
@@ -19,11 +21,28 @@ export interface PgPoolClientLike extends PgClientLike {
   removeListener(event: 'error', listener: (error: Error) => void): unknown;
 }
 
+/** A node-postgres `Client` as a dedicated listening connection uses it. */
+export interface PgListenClientLike {
+  connect?(): Promise<unknown>;
+  query(text: string): Promise<unknown>;
+  on(event: 'notification', listener: (message: { channel: string }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+}
+
 /** The part of a node-postgres `Pool` that troutbox uses. */
 export interface PgPoolLike extends PgClientLike {
   connect(): Promise<PgPoolClientLike>;
   on(event: 'error', listener: (error: Error, client: unknown) => void): unknown;
   listenerCount(event: 'error'): number;
+  /**
+   * The pool's client class and settings (node-postgres has both): `listen` opens its
+   * connection with them, outside the pool, so a relay's LISTEN never takes a pooled connection.
+   */
+  Client?: new (
+    options: any,
+  ) => PgListenClientLike & { end(): Promise<void> };
+  options?: unknown;
 }
 
 export interface PgPoolExecutorOptions {
@@ -132,6 +151,49 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
         clean();
         return result;
       });
+    },
+    async listen(channel, onNotify, onLost): Promise<NotificationSubscription> {
+      let client: PgListenClientLike;
+      let release: () => Promise<void>;
+      if (typeof pool.Client === 'function' && pool.options !== undefined) {
+        const own = new pool.Client(pool.options);
+        client = own;
+        release = () => own.end();
+      } else {
+        // A pool without its client class: hold one pooled connection, destroyed on close.
+        const pooled = await pool.connect();
+        client = pooled as unknown as PgListenClientLike;
+        release = async () => pooled.release(new Error('listening connection closed'));
+      }
+      let closed = false;
+      const lost = (error: Error) => {
+        if (closed) return;
+        closed = true;
+        onError(error);
+        release().catch(() => {});
+        onLost(error);
+      };
+      // Before connecting: an `error` event without a listener would crash the process.
+      client.on('error', lost);
+      client.on('end', () => lost(new Error('the listening connection ended')));
+      client.on('notification', (message) => {
+        if (!closed && message.channel === channel) onNotify();
+      });
+      try {
+        if (client.connect && typeof pool.Client === 'function') await client.connect();
+        await client.query(`LISTEN ${quotePg(channel)}`);
+      } catch (error) {
+        closed = true;
+        await release().catch(() => {});
+        throw error;
+      }
+      return {
+        async close() {
+          if (closed) return;
+          closed = true;
+          await release().catch(() => {});
+        },
+      };
     },
   };
 }

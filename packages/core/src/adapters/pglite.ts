@@ -1,4 +1,5 @@
-import type { Executor, QueryResult, TransactionalExecutor } from '../executor.js';
+import type { Executor, NotificationSubscription, QueryResult, TransactionalExecutor } from '../executor.js';
+import { quotePg } from '../identifiers.js';
 
 /** The part of a PGlite instance (or its transaction) that troutbox uses. */
 export interface PGliteQueryable {
@@ -8,6 +9,8 @@ export interface PGliteQueryable {
 /** The part of a PGlite instance that troutbox uses. `@electric-sql/pglite` is not a dependency. */
 export interface PGliteLike extends PGliteQueryable {
   transaction<T>(fn: (tx: PGliteQueryable) => Promise<T>): Promise<T>;
+  /** PGlite's LISTEN; when present the relay is woken by the producers' notifications. */
+  listen?(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>;
 }
 
 function wrap(db: PGliteQueryable): Executor {
@@ -35,10 +38,20 @@ export function pglite(tx: PGliteQueryable): Executor;
 export function pglite(db: PGliteQueryable | PGliteLike): Executor | TransactionalExecutor {
   const base = wrap(db);
   if (typeof (db as PGliteLike).transaction !== 'function') return base;
+  const instance = db as PGliteLike;
   return {
     query: base.query,
-    transaction: <T>(fn: (tx: Executor) => Promise<T>) =>
-      (db as PGliteLike).transaction((tx) => fn(wrap(tx))),
+    transaction: <T>(fn: (tx: Executor) => Promise<T>) => instance.transaction((tx) => fn(wrap(tx))),
     withConnection: <T>(fn: (conn: Executor) => Promise<T>) => fn(base),
+    ...(typeof instance.listen === 'function'
+      ? {
+          // PGlite is in-process: its connection is never lost, so onLost is never called.
+          async listen(channel: string, onNotify: () => void): Promise<NotificationSubscription> {
+            // Quoted: PGlite sends `LISTEN <channel>` as given and matches the quoted name exactly.
+            const unlisten = await instance.listen!(quotePg(channel), () => onNotify());
+            return { close: () => unlisten().catch(() => {}) };
+          },
+        }
+      : {}),
   };
 }

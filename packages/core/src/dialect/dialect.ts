@@ -20,6 +20,37 @@ export interface DialectCapabilities {
   readonly returning: boolean;
 }
 
+/** How the relay orders deliveries: `none` (any order, full parallelism) or `key` (per key, in commit order). */
+export type Ordering = 'none' | 'key';
+
+/** A claimed message's key and sequence number within its key, as an ordered claim returns them. */
+export interface ClaimedHead {
+  readonly id: string;
+  readonly key: string;
+  /** Decimal text of the message's `seq`. */
+  readonly seq: string;
+}
+
+/**
+ * The statements an ordered claim runs after `claim()` on a database whose claim cannot do it
+ * all in one statement (MySQL, MariaDB). Both run on the claim's transaction.
+ */
+export interface OrderedClaimSteps {
+  /**
+   * Of `heads` (claimed as their key's first pending message), those that are not: a message of
+   * their key with a lower seq is pending and not among `claimedIds` (column `id`). InnoDB's
+   * locking read sees rows committed after the statement began, its subquery does not; this
+   * second look, on a fresh snapshot, closes that gap.
+   */
+  stale(heads: readonly ClaimedHead[], claimedIds: readonly string[]): Statement;
+  /**
+   * Lock and return the messages that follow each head in its key (a run), up to `perKey` per
+   * key and `budget` in all, stopping at a key's first message that is not due. Same columns as
+   * `claim`, with `seq`.
+   */
+  runs(heads: readonly ClaimedHead[], perKey: number, budget: number): Statement;
+}
+
 /** The decided outcome of one delivery attempt, as the store records it. */
 export type Outcome =
   | { readonly id: string; readonly status: 'sent' }
@@ -93,8 +124,31 @@ export interface Dialect {
    */
   readonly maxBytesPerInsert?: number;
 
-  insert(messages: readonly EncodedMessage[]): Statement;
+  /**
+   * `none`, or `key`: producers give each keyed message its key's next sequence number (in
+   * commit order) and claims take only each key's first pending messages. Producers and relays
+   * of one table must agree (see the README).
+   */
+  readonly ordering: Ordering;
+  /**
+   * Wake-up channel of this table: the `NOTIFY` channel on PostgreSQL, and the name under which
+   * relays in this process are woken after a local insert.
+   */
+  readonly channel: string;
+
+  /**
+   * The statements that write `messages`, in order, to run in one transaction: one, or two on
+   * MySQL with ordering (the key counters, then the messages). On PostgreSQL the statement may
+   * also carry a rate-limited `pg_notify`.
+   */
+  insert(messages: readonly EncodedMessage[]): readonly Statement[];
+  /**
+   * Lock and return up to `limit` due messages. With ordering, only each key's first pending
+   * messages, with a `seq` column, each key's in seq order.
+   */
   claim(limit: number): Statement;
+  /** Present where an ordered claim needs more statements (MySQL). */
+  readonly orderedClaim?: OrderedClaimSteps;
   /**
    * Record outcomes. `created`, when given, bounds the `createdAt` of every message in
    * `outcomes` (the store knows it from the claim): on a partitioned table it lets PostgreSQL

@@ -3,8 +3,17 @@ import type { Executor, TransactionalExecutor } from '../executor.js';
 import { quoteMysql, validateIdentifier } from '../identifiers.js';
 import type { EncodedMessage, MessageStatus } from '../message.js';
 import { mysqlMigrationSources } from '../migrations/mysql.js';
-import type { Dialect, MessageFilter, MigrateResult, Outcome, Statement, TableStatus } from './dialect.js';
-import { advisoryLockKey, renderMigrations } from './postgres.js';
+import type {
+  ClaimedHead,
+  Dialect,
+  MessageFilter,
+  MigrateResult,
+  Ordering,
+  Outcome,
+  Statement,
+  TableStatus,
+} from './dialect.js';
+import { advisoryLockKey, channelName, renderMigrations, resolveOrdering } from './postgres.js';
 import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
 
 /** Options of {@link mysql}. */
@@ -15,6 +24,13 @@ export interface MysqlDialectOptions {
   table?: string;
   /** Seconds `migrate()` waits for another process's migration lock. @defaultValue 60 */
   lockTimeoutSeconds?: number;
+  /**
+   * `'key'`: messages with the same key are delivered in the order their transactions
+   * committed, one at a time per key across every relay. The producer then runs two statements
+   * for keyed messages (the key counters, then the messages), and must run them in a transaction.
+   * @defaultValue `'none'`
+   */
+  ordering?: Ordering;
 }
 
 // Ids are cast to text (mysql2 reads BIGINT as a lossy number by default). DATETIME columns hold UTC; they are read back as ISO strings so no driver time-zone setting
@@ -87,14 +103,75 @@ export function mysql(options: MysqlDialectOptions = {}): Dialect {
   const fullLockName = `troutbox:migrate:${database ?? ''}.${tableName}`;
   const lockName =
     fullLockName.length <= 64 ? fullLockName : `troutbox:migrate:${advisoryLockKey(fullLockName)}`;
-  const migrations = renderMigrations(mysqlMigrationSources, { schema: '', table: t, name: tableName });
+  const keysTable = qualify(`${tableName}_keys`);
+  const migrations = renderMigrations(mysqlMigrationSources, {
+    schema: '',
+    table: t,
+    name: tableName,
+    keys: keysTable,
+  });
   const latest = migrations.at(-1)!.version;
+  const ordering = resolveOrdering(options.ordering);
+  const channel = channelName(database ?? '', tableName);
 
-  const claimSql = `SELECT ${COLUMNS} FROM ${t} AS o
+  // Ordered: a keyed message only when no message of its key with a lower seq is pending. The
+  // subquery is a plain read that waits on no lock (a head held by another relay is skipped by
+  // SKIP LOCKED, and the rest of its key fails the test); `orderedClaim.stale` then re-checks.
+  const claimSql =
+    ordering === 'none'
+      ? `SELECT ${COLUMNS} FROM ${t} AS o
 WHERE o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
 ORDER BY o.available_at, o.id
 LIMIT ?
+FOR UPDATE SKIP LOCKED`
+      : `SELECT ${COLUMNS}, CAST(o.seq AS CHAR) AS seq FROM ${t} AS o
+WHERE o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
+  AND (o.seq IS NULL OR NOT EXISTS (
+    SELECT 1 FROM ${t} AS p WHERE p.\`key\` = o.\`key\` AND p.status = 'pending' AND p.seq < o.seq))
+ORDER BY o.available_at, o.id
+LIMIT ?
 FOR UPDATE SKIP LOCKED`;
+
+  const orderedClaim = {
+    stale(heads: readonly ClaimedHead[], claimedIds: readonly string[]): Statement {
+      const ids = heads.map(() => '?').join(', ');
+      const own = claimedIds.map(() => '?').join(', ');
+      return {
+        sql: `SELECT CAST(o.id AS CHAR) AS id FROM ${t} AS o
+WHERE o.id IN (${ids}) AND EXISTS (
+  SELECT 1 FROM ${t} AS p
+  WHERE p.\`key\` = o.\`key\` AND p.status = 'pending' AND p.seq < o.seq AND p.id NOT IN (${own}))`,
+        params: [...heads.map((h) => h.id), ...claimedIds],
+      };
+    },
+    runs(heads: readonly ClaimedHead[], perKey: number, budget: number): Statement {
+      // A key's pending seqs after its head are consecutive (a later one is sent only after the
+      // head), so the range head+1 … head+perKey reads at most perKey index entries per key.
+      const params: unknown[] = [];
+      const rows = heads.map((h, i) => {
+        params.push(h.key, h.seq, i);
+        return i === 0 ? 'SELECT ? AS k, ? AS s, ? AS pos' : 'SELECT ?, ?, ?';
+      });
+      params.push(perKey, budget);
+      return {
+        sql: `SELECT ${COLUMNS}, CAST(o.seq AS CHAR) AS seq FROM ${t} AS o
+WHERE o.id IN (SELECT y.id FROM (
+  SELECT x.id FROM (
+    SELECT q.id, q.seq, h.pos, q.seq - h.s AS n,
+      MIN(IF(q.available_at <= UTC_TIMESTAMP(6), NULL, q.seq)) OVER (PARTITION BY q.\`key\`) AS stop
+    FROM (${rows.join(' UNION ALL ')}) AS h
+    JOIN ${t} AS q ON q.\`key\` = h.k AND q.status = 'pending' AND q.seq > h.s AND q.seq <= h.s + ?
+  ) AS x
+  WHERE x.stop IS NULL OR x.seq < x.stop
+  ORDER BY x.n, x.pos
+  LIMIT ?
+) AS y)
+ORDER BY o.\`key\`, o.seq
+FOR UPDATE`,
+        params,
+      };
+    },
+  };
   const completeSql = `UPDATE ${t} AS o
 JOIN JSON_TABLE(?, '$[*]' COLUMNS (
   id BIGINT PATH '$.id',
@@ -110,12 +187,18 @@ SET
   o.status = IF(u.status = 'retry', 'pending', u.status)`;
 
   const row = '(?, ?, ?, ?, ?, COALESCE(?, UTC_TIMESTAMP(6)), UTC_TIMESTAMP(6))';
-  const insertCache = new Map<number, string>();
-  function insertSql(count: number): string {
-    let sql = insertCache.get(count);
+  // Ordered: seq is read back from the key counter this transaction has just bumped (and holds
+  // locked), less the number of the key's messages that follow this one in the statement.
+  const orderedRow = `(?, ?, ?, ?, ?, COALESCE(?, UTC_TIMESTAMP(6)), UTC_TIMESTAMP(6), (SELECT c.seq - ? FROM ${keysTable} AS c WHERE c.\`key\` = ?))`;
+  const insertCache = new Map<string, string>();
+  function insertSql(count: number, keyed: boolean): string {
+    const cacheKey = `${count}:${keyed ? 1 : 0}`;
+    let sql = insertCache.get(cacheKey);
     if (sql === undefined) {
-      sql = `INSERT INTO ${t} (topic, \`key\`, payload, content_type, headers, available_at, created_at) VALUES ${Array(count).fill(row).join(', ')}`;
-      if (count <= 64) insertCache.set(count, sql);
+      sql = keyed
+        ? `INSERT INTO ${t} (topic, \`key\`, payload, content_type, headers, available_at, created_at, seq) VALUES ${Array(count).fill(orderedRow).join(', ')}`
+        : `INSERT INTO ${t} (topic, \`key\`, payload, content_type, headers, available_at, created_at) VALUES ${Array(count).fill(row).join(', ')}`;
+      if (count <= 64) insertCache.set(cacheKey, sql);
     }
     return sql;
   }
@@ -179,6 +262,9 @@ SET
 
   return {
     name: 'mysql',
+    ordering,
+    channel,
+    ...(ordering === 'key' ? { orderedClaim } : {}),
     capabilities: { skipLocked: true, listenNotify: false, partitioning: false, returning: false },
     relayIsolationLevel: 'read committed',
     tableName: t,
@@ -188,8 +274,14 @@ SET
     // MariaDB (64 MiB on MySQL 8): 4 MiB of payload per statement stays well inside either.
     maxBytesPerInsert: 4 * 1024 * 1024,
 
-    insert(messages: readonly EncodedMessage[]): Statement {
+    insert(messages: readonly EncodedMessage[]): readonly Statement[] {
       const params: unknown[] = [];
+      const counts = new Map<string, number>();
+      if (ordering === 'key') {
+        for (const m of messages) if (m.key !== null) counts.set(m.key, (counts.get(m.key) ?? 0) + 1);
+      }
+      const keyed = counts.size > 0;
+      const seen = new Map<string, number>();
       for (const m of messages) {
         params.push(
           m.topic,
@@ -199,8 +291,25 @@ SET
           m.headers,
           m.availableAt ? mysqlDateTime(m.availableAt) : null,
         );
+        if (keyed) {
+          // This message's seq is the key's new counter less the key's messages after it here.
+          const rank = m.key === null ? 0 : (seen.get(m.key) ?? 0) + 1;
+          if (m.key !== null) seen.set(m.key, rank);
+          params.push(m.key === null ? 0 : counts.get(m.key)! - rank, m.key);
+        }
       }
-      return { sql: insertSql(messages.length), params };
+      const insert = { sql: insertSql(messages.length, keyed), params };
+      if (!keyed) return [insert];
+      // MySQL cannot bump the counters and insert in one statement: the counters go first, in
+      // sorted key order (so two producers of the same keys take their row locks in one order),
+      // and stay locked until the transaction ends, which makes seq order commit order.
+      const keys = [...counts.keys()].sort();
+      const upsert = {
+        sql: `INSERT INTO ${keysTable} (\`key\`, seq) VALUES ${keys.map(() => '(?, ?)').join(', ')}
+ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
+        params: keys.flatMap((k) => [k, counts.get(k)!]),
+      };
+      return [upsert, insert];
     },
 
     claim(limit: number): Statement {

@@ -35,8 +35,9 @@ export interface PartitionSupport {
 // Marks the table comment that stores the partition configuration with the table.
 const COMMENT_PREFIX = 'troutbox:partitioned ';
 
+// Every column, seq too (migration 2): a moved row keeps its place in its key's order.
 const COLUMNS =
-  'id, topic, key, payload, content_type, headers, status, attempts, available_at, created_at, sent_at, last_error';
+  'id, topic, key, payload, content_type, headers, status, attempts, available_at, created_at, sent_at, last_error, seq';
 
 /** The `COMMENT ON TABLE` text that records `options` (built from validated values only). */
 export function partitionComment(options: ResolvedPartitionOptions): string {

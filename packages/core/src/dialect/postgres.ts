@@ -13,6 +13,7 @@ import type {
   MessageFilter,
   MigrateResult,
   Migration,
+  Ordering,
   Outcome,
   Statement,
   TableStatus,
@@ -34,6 +35,58 @@ export interface PostgresDialectOptions {
    * @defaultValue a plain table
    */
   partitioned?: PartitionOptions | boolean;
+  /**
+   * `'key'`: messages with the same key are delivered in the order their transactions
+   * committed, one at a time per key across every relay; a failing message holds back only its
+   * own key. Producers and relays of the table must use the same setting.
+   * @defaultValue `'none'`
+   */
+  ordering?: Ordering;
+  /**
+   * Wake listening relays with `pg_notify` from inside the producer's insert statement (never a
+   * statement of its own), at most once per `minIntervalMs` per table in this process: a NOTIFY
+   * in every transaction serialises commits. `false` turns it off (relays then poll).
+   * @defaultValue `{ minIntervalMs: 10 }`
+   */
+  notify?: boolean | { minIntervalMs?: number };
+}
+
+/** Last time this process notified each channel (performance.now()), shared by every dialect instance. */
+const lastNotified = new Map<string, number>();
+
+/** Should an insert on `channel` notify now? Records the decision. */
+function notifyDue(channel: string, minIntervalMs: number): boolean {
+  const now = performance.now();
+  const last = lastNotified.get(channel);
+  if (last !== undefined && now - last < minIntervalMs) return false;
+  lastNotified.set(channel, now);
+  return true;
+}
+
+/**
+ * The wake-up channel of a table: `troutbox:<schema>.<table>`, or a hash of it where that would
+ * pass PostgreSQL's 63-byte limit on channel names.
+ */
+export function channelName(namespace: string, table: string): string {
+  const name = `troutbox:${namespace}.${table}`;
+  return name.length <= 63 ? name : `troutbox:${advisoryLockKey(name)}`;
+}
+
+export function resolveOrdering(value: unknown): Ordering {
+  if (value === undefined || value === 'none') return 'none';
+  if (value === 'key') return 'key';
+  throw new OutboxError('INVALID_OPTION', `ordering must be 'none' or 'key', got ${JSON.stringify(value)}`);
+}
+
+function resolveNotify(value: unknown): number | null {
+  if (value === false) return null;
+  if (value === undefined || value === true) return 10;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const ms = (value as { minIntervalMs?: unknown }).minIntervalMs ?? 10;
+    if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
+    throw new OutboxError('INVALID_OPTION', `notify.minIntervalMs must be a number ≥ 0, got ${String(ms)}`);
+  }
+  throw new OutboxError('INVALID_OPTION', 'notify must be a boolean or { minIntervalMs }');
 }
 
 // Selected through the alias `o`, and ordered by `o.id`: a bare `ORDER BY id` would bind to the
@@ -58,12 +111,13 @@ export function advisoryLockKey(name: string): string {
 
 export function renderMigrations(
   sources: readonly MigrationSource[],
-  vars: { schema: string; table: string; name: string },
+  vars: { schema: string; table: string; name: string; keys?: string },
 ): Migration[] {
   const render = (sql: string) =>
     sql
       .replaceAll('{{schema}}', vars.schema)
       .replaceAll('{{table}}', vars.table)
+      .replaceAll('{{keys}}', vars.keys ?? '')
       .replaceAll('{{name}}', vars.name);
   return sources.map((m) => ({
     version: m.version,
@@ -77,6 +131,62 @@ function checkVersion(value: unknown, what: string, min: number): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     throw new OutboxError('INVALID_OPTION', `${what} must be an integer ≥ ${min}, got ${String(value)}`);
   }
+}
+
+/**
+ * The ordered claim, in one statement. `heads` walks the pending index in due order and keeps a
+ * keyed message only when no message of its key with a lower seq is pending (one probe of the
+ * key index per row; written as `seq IS NULL OR NOT EXISTS` so that it stays a per-row test and
+ * the walk stops at the LIMIT, instead of an anti-join over every pending row). A head that
+ * another relay holds is skipped, and the rest of its key with it. Within the same snapshot,
+ * a key's messages that committed later are invisible, so no later message passes for a head.
+ * Then, while the batch has room, each keyed head brings the messages that follow it in its key
+ * (a run, a fair share each, up to its first message not due), so one hot key still moves a
+ * batch at a time. Rows come back ordered by position in their key (0 = head), so each key's
+ * messages are in seq order.
+ */
+function orderedClaimSql(t: string): string {
+  return `WITH heads AS MATERIALIZED (
+  SELECT o.id, o.key, o.seq, o.available_at FROM ${t} AS o
+  WHERE o.status = 'pending' AND o.available_at <= now()
+    AND (o.seq IS NULL OR NOT EXISTS (
+      SELECT 1 FROM ${t} AS p
+      WHERE p.key = o.key AND p.status = 'pending' AND p.seq IS NOT NULL AND p.seq < o.seq))
+  ORDER BY o.available_at, o.id
+  LIMIT $1
+  FOR UPDATE OF o SKIP LOCKED
+),
+room AS (
+  SELECT $1 - count(*) AS budget, greatest(count(o.seq), 1) AS keyed FROM heads AS o
+),
+runs AS (
+  SELECT r.id, r.n, h.available_at AS head_at, h.id AS head_id
+  FROM heads AS h CROSS JOIN room
+  CROSS JOIN LATERAL (
+    SELECT x.id, x.n FROM (
+      SELECT q.id, row_number() OVER w AS n, bool_and(q.available_at <= now()) OVER w AS due
+      FROM (
+        SELECT q.id, q.seq, q.available_at FROM ${t} AS q
+        WHERE q.key = h.key AND q.status = 'pending' AND q.seq IS NOT NULL AND q.seq > h.seq
+        ORDER BY q.seq
+        LIMIT (room.budget + room.keyed - 1) / room.keyed
+      ) AS q
+      WINDOW w AS (ORDER BY q.seq)
+    ) AS x
+    WHERE x.due
+  ) AS r
+  WHERE h.seq IS NOT NULL AND room.budget > 0
+),
+chosen AS (
+  SELECT h.id, 0::bigint AS n, h.available_at AS head_at, h.id AS head_id FROM heads AS h
+  UNION ALL
+  (SELECT runs.id, runs.n, runs.head_at, runs.head_id FROM runs
+   ORDER BY runs.n, runs.head_at, runs.head_id
+   LIMIT (SELECT budget FROM room))
+)
+SELECT ${COLUMNS}, o.seq::text AS seq FROM ${t} AS o JOIN chosen AS c ON c.id = o.id
+ORDER BY c.n, c.head_at, c.head_id
+FOR UPDATE OF o`;
 }
 
 /**
@@ -110,11 +220,19 @@ export function postgres(options: PostgresDialectOptions = {}): Dialect {
   });
   const latest = migrations.at(-1)!.version;
 
-  const claimSql = `SELECT ${COLUMNS} FROM ${t} AS o
+  const ordering = resolveOrdering(options.ordering);
+  const notifyInterval = resolveNotify(options.notify);
+  const channel = channelName(schemaName, tableName);
+  const keysTable = `${schema}.${quotePg(`${tableName}_keys`)}`;
+
+  const claimSql =
+    ordering === 'none'
+      ? `SELECT ${COLUMNS} FROM ${t} AS o
 WHERE o.status = 'pending' AND o.available_at <= now()
 ORDER BY o.available_at, o.id
 LIMIT $1
-FOR UPDATE SKIP LOCKED`;
+FOR UPDATE SKIP LOCKED`
+      : orderedClaimSql(t);
   // clock_timestamp(), not now(): now() is when the relay's transaction began, before the send.
   // A retry delay counts from the failure, so a send that took longer than the delay (a send
   // timeout, say) does not make the message due again at once; sent_at is when the broker acked.
@@ -133,17 +251,53 @@ WHERE o.id = u.id`;
   const markSentInRangeSql = `${markSentSql} AND created_at >= $2 AND created_at <= $3`;
   const completeInRangeSql = `${completeSql} AND o.created_at >= $5 AND o.created_at <= $6`;
 
-  function insertSql(count: number): string {
+  function insertSql(count: number, keyed: boolean, notify: boolean): string {
     const rows: string[] = [];
+    const n = count * 6 + 1;
+    if (!keyed) {
+      for (let i = 0; i < count; i++) {
+        const b = i * 6;
+        rows.push(
+          `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, COALESCE($${b + 6}::timestamptz, now()))`,
+        );
+      }
+      const insert = `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at) VALUES ${rows.join(', ')}`;
+      // A data-modifying CTE always runs; the notification is queued with the insert and
+      // delivered at commit, or dropped with a rollback.
+      return notify ? `WITH ins AS (${insert}) SELECT true AS notified FROM pg_notify($${n}, '')` : insert;
+    }
+    // The ordinal (a literal of ours, never a value) keeps the rows in the caller's order.
     for (let i = 0; i < count; i++) {
       const b = i * 6;
       rows.push(
-        `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, COALESCE($${b + 6}::timestamptz, now()))`,
+        `(${i + 1}, $${b + 1}::text, $${b + 2}::text, $${b + 3}::bytea, $${b + 4}::text, $${b + 5}::jsonb, $${b + 6}::timestamptz)`,
       );
     }
-    return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at) VALUES ${rows.join(', ')}`;
+    // The key counters are bumped in the statement that inserts the messages: each key row
+    // stays locked until this transaction ends, so a later transaction of the same key waits
+    // here and gets higher numbers, and seq order is commit order. Keys are locked in sorted
+    // order, so two producers of the same keys cannot deadlock on them within one statement.
+    const ctes = `WITH v (ord, topic, key, payload, content_type, headers, available_at) AS (VALUES ${rows.join(', ')}),
+k AS (
+  INSERT INTO ${keysTable} AS s (key, seq)
+  SELECT v.key, count(*) FROM v WHERE v.key IS NOT NULL GROUP BY v.key ORDER BY v.key
+  ON CONFLICT (key) DO UPDATE SET seq = s.seq + excluded.seq
+  RETURNING s.key, s.seq
+),
+r AS (
+  SELECT v.*, row_number() OVER (PARTITION BY v.key ORDER BY v.ord) AS rank,
+    count(*) OVER (PARTITION BY v.key) AS n
+  FROM v
+)`;
+    const insert = `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at, seq)
+SELECT r.topic, r.key, r.payload, r.content_type, r.headers, COALESCE(r.available_at, now()), k.seq - r.n + r.rank
+FROM r LEFT JOIN k ON k.key = r.key
+ORDER BY r.ord`;
+    return notify
+      ? `${ctes},\nins AS (${insert})\nSELECT true AS notified FROM pg_notify($${n}, '')`
+      : `${ctes}\n${insert}`;
   }
-  const insertCache = new Map<number, string>();
+  const insertCache = new Map<string, string>();
 
   function where(status: MessageStatus, filter: MessageFilter, params: unknown[]): string {
     params.push(status);
@@ -184,21 +338,31 @@ WHERE o.id = u.id`;
 
   return {
     name: 'postgres',
+    ordering,
+    channel,
     capabilities: { skipLocked: true, listenNotify: true, partitioning: true, returning: true },
     tableName: t,
     // 6 parameters a row; PostgreSQL's limit is 65,535 per statement.
     maxRowsPerInsert: 10_000,
 
-    insert(messages: readonly EncodedMessage[]): Statement {
+    insert(messages: readonly EncodedMessage[]): readonly Statement[] {
       const params: unknown[] = [];
-      for (const m of messages)
+      let keyed = false;
+      for (const m of messages) {
         params.push(m.topic, m.key, m.payload, m.contentType, m.headers, m.availableAt);
-      let sql = insertCache.get(messages.length);
-      if (sql === undefined) {
-        sql = insertSql(messages.length);
-        if (messages.length <= 64) insertCache.set(messages.length, sql);
+        if (m.key !== null) keyed = true;
       }
-      return { sql, params };
+      // Only keyed messages on an ordered table pay for the key counters.
+      keyed &&= ordering === 'key';
+      const notify = notifyInterval !== null && notifyDue(channel, notifyInterval);
+      if (notify) params.push(channel);
+      const cacheKey = `${messages.length}:${keyed ? 1 : 0}${notify ? 1 : 0}`;
+      let sql = insertCache.get(cacheKey);
+      if (sql === undefined) {
+        sql = insertSql(messages.length, keyed, notify);
+        if (messages.length <= 64) insertCache.set(cacheKey, sql);
+      }
+      return [{ sql, params }];
     },
 
     claim(limit: number): Statement {

@@ -34,4 +34,26 @@ export const mysqlMigrationSources: readonly MigrationSource[] = [
     ],
     down: ['DROP TABLE IF EXISTS {{table}}'],
   },
+  {
+    // Per-key ordering (`ordering: 'key'`), as on PostgreSQL: `<table>_keys` holds each key's
+    // last seq; the producer bumps it (INSERT … ON DUPLICATE KEY UPDATE, whose row lock lasts
+    // until its commit) and stores the value in the message's seq. The column and its index
+    // come in one ALTER, so a failure leaves neither; re-running after a crash between that
+    // ALTER and the recorded version needs the column dropped by hand (MySQL 8 has no
+    // ADD COLUMN IF NOT EXISTS).
+    version: 2,
+    name: 'key_ordering',
+    up: [
+      `CREATE TABLE IF NOT EXISTS {{keys}} (
+  \`key\` VARCHAR(255) NOT NULL,
+  seq BIGINT NOT NULL,
+  PRIMARY KEY (\`key\`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      'ALTER TABLE {{table}} ADD COLUMN seq BIGINT NULL, ADD KEY `{{name}}_key_seq_idx` (`key`, status, seq)',
+    ],
+    down: [
+      'ALTER TABLE {{table}} DROP KEY `{{name}}_key_seq_idx`, DROP COLUMN seq',
+      'DROP TABLE IF EXISTS {{keys}}',
+    ],
+  },
 ];

@@ -10,6 +10,28 @@ export interface MigrationSource {
   readonly down: readonly string[];
 }
 
+/**
+ * Per-key ordering (`ordering: 'key'`): the producer bumps `<table>_keys.seq` for each key in the
+ * statement that inserts the messages, and stores the value in `seq`. The key row stays locked
+ * until the producer commits, so a key's seq values follow the commit order of its transactions.
+ * The claim takes only a key's lowest pending seq (and a run after it); the partial index serves
+ * that test. Rows written without ordering keep seq NULL and are claimed without it.
+ */
+export const orderingMigration: MigrationSource = {
+  version: 2,
+  name: 'key_ordering',
+  up: [
+    'ALTER TABLE {{schema}}.{{table}} ADD COLUMN IF NOT EXISTS seq bigint',
+    `CREATE INDEX IF NOT EXISTS "{{name}}_key_seq_idx" ON {{schema}}.{{table}} (key, seq) WHERE status = 'pending' AND seq IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS {{schema}}."{{name}}_keys" (key text PRIMARY KEY, seq bigint NOT NULL)`,
+  ],
+  down: [
+    `DROP TABLE IF EXISTS {{schema}}."{{name}}_keys"`,
+    `DROP INDEX IF EXISTS {{schema}}."{{name}}_key_seq_idx"`,
+    'ALTER TABLE {{schema}}.{{table}} DROP COLUMN IF EXISTS seq',
+  ],
+};
+
 export const postgresMigrationSources: readonly MigrationSource[] = [
   {
     version: 1,
@@ -38,6 +60,7 @@ export const postgresMigrationSources: readonly MigrationSource[] = [
     ],
     down: [`DROP TABLE IF EXISTS {{schema}}.{{table}}`],
   },
+  orderingMigration,
 ];
 
 /**
@@ -77,5 +100,6 @@ export function postgresPartitionedMigrationSources(comment: string): readonly M
       ],
       down: [`DROP TABLE IF EXISTS {{schema}}.{{table}}`],
     },
+    orderingMigration,
   ];
 }
