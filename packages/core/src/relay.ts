@@ -461,7 +461,9 @@ class OutboxRelay implements Relay {
         wave = depth.get(m.key) ?? 0;
         depth.set(m.key, wave + 1);
       }
-      (waves[wave] ??= []).push(i);
+      const members = waves[wave];
+      if (members) members.push(i);
+      else waves[wave] = [i];
     });
     if (waves.length === 1) return this.#send(batch, hard);
     const results: (SendResult | undefined)[] = new Array(batch.length).fill(undefined);

@@ -181,6 +181,63 @@ function orderedHeads(rows: readonly Record<string, unknown>[]): ClaimedHead[] {
 }
 
 /**
+ * Of the run `candidates` (each key's in seq order), the `locked` rows that form an unbroken
+ * run from the head: a key's run stops at its first candidate that could not be locked.
+ */
+function contiguousRuns(
+  candidates: readonly Record<string, unknown>[],
+  locked: readonly Record<string, unknown>[],
+): Record<string, unknown>[] {
+  const byId = new Map(locked.map((r) => [String(r.id), r]));
+  const ordered = [...candidates].sort(
+    (a, b) =>
+      (String(a.key) < String(b.key) ? -1 : String(a.key) > String(b.key) ? 1 : 0) ||
+      compareSeq(String(a.seq), String(b.seq)),
+  );
+  const broken = new Set<string>();
+  const kept: Record<string, unknown>[] = [];
+  for (const c of ordered) {
+    const key = String(c.key);
+    if (broken.has(key)) continue;
+    const row = byId.get(String(c.id));
+    if (row) kept.push(row);
+    else broken.add(key);
+  }
+  return kept;
+}
+
+/**
+ * Rows of an ordered claim that mark runs (`run_head`, `run_n` = 1, 2… after their head): each
+ * run up to its first missing place (a row that could not be locked). Rows without the marks
+ * pass unchanged.
+ */
+function unbrokenRuns(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  if (!rows.some((r) => r.run_head != null)) return rows;
+  const byHead = new Map<string, Record<string, unknown>[]>();
+  for (const r of rows) {
+    if (r.run_head == null) continue;
+    const head = String(r.run_head);
+    const list = byHead.get(head);
+    if (list) list.push(r);
+    else byHead.set(head, [r]);
+  }
+  const drop = new Set<Record<string, unknown>>();
+  for (const list of byHead.values()) {
+    list.sort((a, b) => Number(a.run_n) - Number(b.run_n));
+    let expected = 1;
+    for (const r of list) {
+      if (expected > 0 && Number(r.run_n) === expected) expected++;
+      else {
+        // A gap: this row and every later one of the run stay behind (unsent, unlocked at commit).
+        expected = 0;
+        drop.add(r);
+      }
+    }
+  }
+  return drop.size === 0 ? rows : rows.filter((r) => !drop.has(r));
+}
+
+/**
  * Each key's rows in ascending seq, in the places its rows had: the relay sends the n-th message
  * of each key in the n-th wave, so only the order within a key matters.
  */
@@ -299,6 +356,8 @@ export class SqlMessageStore implements MessageStore {
   }
 
   async claim(tx: Executor, limit: number): Promise<OutboxMessage[]> {
+    const setup = this.dialect.claimSetup;
+    if (setup) await tx.query(setup.sql, setup.params);
     const { sql, params } = this.dialect.claim(limit);
     let { rows } = await tx.query<Record<string, unknown>>(sql, params);
     if (this.dialect.ordering === 'key') rows = await this.#completeOrderedClaim(tx, rows, limit);
@@ -329,28 +388,30 @@ export class SqlMessageStore implements MessageStore {
     let rows = claimed;
     const steps = this.dialect.orderedClaim;
     if (steps && rows.length > 0) {
-      let heads = orderedHeads(rows);
-      if (heads.length > 0) {
-        const stale = steps.stale(
-          heads,
-          rows.map((r) => String(r.id)),
-        );
-        const { rows: found } = await tx.query<{ id: unknown }>(stale.sql, stale.params);
-        if (found.length > 0) {
-          // Still locked until the transaction ends, but neither sent nor counted.
-          const drop = new Set(found.map((r) => String(r.id)));
-          rows = rows.filter((r) => !drop.has(String(r.id)));
-          heads = heads.filter((h) => !drop.has(h.id));
-        }
-      }
+      // Candidates in due order: lock them, keep the first `limit` of those locked.
+      const ids = rows.map((r) => String(r.id));
+      const lock = steps.lockHeads(ids);
+      const { rows: locked } = await tx.query<Record<string, unknown>>(lock.sql, lock.params);
+      const byId = new Map(locked.map((r) => [String(r.id), r]));
+      rows = ids
+        .flatMap((id) => {
+          const r = byId.get(id);
+          return r ? [r] : [];
+        })
+        .slice(0, limit);
+      const heads = orderedHeads(rows);
       const budget = limit - rows.length;
       if (budget > 0 && heads.length > 0) {
         const runs = steps.runs(heads, Math.ceil(budget / heads.length), budget);
-        const { rows: more } = await tx.query<Record<string, unknown>>(runs.sql, runs.params);
-        rows = rows.concat(more.slice(0, budget));
+        const { rows: candidates } = await tx.query<Record<string, unknown>>(runs.sql, runs.params);
+        if (candidates.length > 0) {
+          const lock = steps.lock(candidates.map((c) => String(c.id)));
+          const { rows: locked } = await tx.query<Record<string, unknown>>(lock.sql, lock.params);
+          rows = rows.concat(contiguousRuns(candidates, locked));
+        }
       }
     }
-    return inKeyOrder(rows);
+    return inKeyOrder(unbrokenRuns(rows));
   }
 
   async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {

@@ -11,6 +11,11 @@ import { uniqueName } from '../src/testing/index.js';
 export const pgUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
+/** Dialect options every database has. */
+export interface DialectOptions {
+  ordering?: 'none' | 'key';
+}
+
 /** How a test wants its pool. */
 export interface PoolOptions {
   /** Connections in the pool. @defaultValue 4 */
@@ -60,7 +65,7 @@ export interface TestDatabase {
   readonly maxNamespaceLength: number;
   /** The name of the index the claim query should walk. */
   readonly claimIndex: string;
-  dialect(namespace: string, table?: string): Dialect;
+  dialect(namespace: string, table?: string, options?: DialectOptions): Dialect;
   /** `namespace.table`, quoted as the dialect quotes it. */
   qualify(namespace: string, table: string): string;
   connect(options?: PoolOptions): TestPool;
@@ -233,7 +238,8 @@ const postgresDatabase: TestDatabase = {
   namespaceOption: 'schema',
   maxNamespaceLength: 48,
   claimIndex: 'outbox_messages_pending_idx',
-  dialect: (schema, table) => postgres({ schema, ...(table === undefined ? {} : { table }) }),
+  dialect: (schema, table, options) =>
+    postgres({ schema, ...(table === undefined ? {} : { table }), ...options }),
   qualify: (schema, table) => `"${schema}"."${table}"`,
   connect: (options) => connectPg(options),
   async createNamespace(pool, schema) {
@@ -302,7 +308,8 @@ const mysqlDatabase: TestDatabase = {
   namespaceOption: 'database',
   maxNamespaceLength: 64,
   claimIndex: 'outbox_messages_claim_idx',
-  dialect: (database, table) => mysql({ database, ...(table === undefined ? {} : { table }) }),
+  dialect: (database, table, options) =>
+    mysql({ database, ...(table === undefined ? {} : { table }), ...options }),
   qualify: (database, table) => `\`${database}\`.\`${table}\``,
   connect: (options) => connectMysql(options),
   async createNamespace(pool, database) {

@@ -9,7 +9,7 @@ import type {
 } from '../src/index.js';
 import { SqlMessageStore } from '../src/index.js';
 import { uniqueName } from '../src/testing/index.js';
-import type { PoolOptions, TestDatabase, TestPool } from './databases.js';
+import type { DialectOptions, PoolOptions, TestDatabase, TestPool } from './databases.js';
 
 export { databases, type TestDatabase, type TestPool } from './databases.js';
 
@@ -40,10 +40,10 @@ export interface TestOutbox {
 
 export async function createTestOutbox(
   database: TestDatabase,
-  options: { prefix?: string; pool?: PoolOptions; table?: string } = {},
+  options: { prefix?: string; pool?: PoolOptions; table?: string; dialect?: DialectOptions } = {},
 ): Promise<TestOutbox> {
   const namespace = uniqueName(options.prefix ?? 'core');
-  const dialect = database.dialect(namespace, options.table);
+  const dialect = database.dialect(namespace, options.table, options.dialect);
   const pools: TestPool[] = [];
   const connect = (config?: PoolOptions) => {
     const p = database.connect({ connections: 4, ...config });
@@ -81,7 +81,8 @@ export async function createTestOutbox(
       const p = connect(config);
       return { pool: p, store: new SqlMessageStore({ dialect, db: p.db }) };
     },
-    storeFor: (table) => new SqlMessageStore({ dialect: database.dialect(namespace, table), db: pool.db }),
+    storeFor: (table) =>
+      new SqlMessageStore({ dialect: database.dialect(namespace, table, options.dialect), db: pool.db }),
     async close() {
       // Pools first: on MySQL a session still holding a table's metadata lock would block the drop.
       await Promise.all(pools.map((p) => p.end()));
@@ -141,6 +142,9 @@ export function observedStore(store: MessageStore): MessageStore & { readonly cl
     },
     db: store.db,
     system: store.system,
+    ...(store.ordering === undefined ? {} : { ordering: store.ordering }),
+    ...(store.channel === undefined ? {} : { channel: store.channel }),
+    ...(store.listen ? { listen: store.listen.bind(store) } : {}),
     transaction: (fn) => store.transaction(fn),
     add: (db, m) => store.add(db, m),
     claim: async (tx, limit) => {

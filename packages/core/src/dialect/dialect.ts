@@ -36,19 +36,24 @@ export interface ClaimedHead {
  * all in one statement (MySQL, MariaDB). Both run on the claim's transaction.
  */
 export interface OrderedClaimSteps {
+  /** `claim(limit)` reads this many candidates per message of the batch (column `id`), without locking. */
+  readonly candidatesPerBatch: number;
   /**
-   * Of `heads` (claimed as their key's first pending message), those that are not: a message of
-   * their key with a lower seq is pending and not among `claimedIds` (column `id`). InnoDB's
-   * locking read sees rows committed after the statement began, its subquery does not; this
-   * second look, on a fresh snapshot, closes that gap.
+   * Lock candidate heads by primary key (`FOR UPDATE SKIP LOCKED`, still pending and due) and
+   * return them with `claim`'s columns and `seq`.
    */
-  stale(heads: readonly ClaimedHead[], claimedIds: readonly string[]): Statement;
+  lockHeads(ids: readonly string[]): Statement;
   /**
-   * Lock and return the messages that follow each head in its key (a run), up to `perKey` per
-   * key and `budget` in all, stopping at a key's first message that is not due. Same columns as
-   * `claim`, with `seq`.
+   * The messages that follow each head in its key (a run): up to `perKey` per key and `budget`
+   * in all, stopping at a key's first message that is not due (columns `id`, `key`, `seq`),
+   * read without locking.
    */
   runs(heads: readonly ClaimedHead[], perKey: number, budget: number): Statement;
+  /**
+   * Lock the chosen run messages (`FOR UPDATE SKIP LOCKED`, still pending) and return them with
+   * `claim`'s columns and `seq`. A key's run is kept up to its first message not returned.
+   */
+  lock(ids: readonly string[]): Statement;
 }
 
 /** The decided outcome of one delivery attempt, as the store records it. */
@@ -147,6 +152,11 @@ export interface Dialect {
    * messages, with a `seq` column, each key's in seq order.
    */
   claim(limit: number): Statement;
+  /**
+   * A statement to run in the claim's transaction before `claim` (planner settings local to
+   * that transaction), where the claim needs one.
+   */
+  readonly claimSetup?: Statement;
   /** Present where an ordered claim needs more statements (MySQL). */
   readonly orderedClaim?: OrderedClaimSteps;
   /**

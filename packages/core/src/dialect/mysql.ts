@@ -114,9 +114,14 @@ export function mysql(options: MysqlDialectOptions = {}): Dialect {
   const ordering = resolveOrdering(options.ordering);
   const channel = channelName(database ?? '', tableName);
 
-  // Ordered: a keyed message only when no message of its key with a lower seq is pending. The
-  // subquery is a plain read that waits on no lock (a head held by another relay is skipped by
-  // SKIP LOCKED, and the rest of its key fails the test); `orderedClaim.stale` then re-checks.
+  // Ordered: a keyed message only when no message of its key with a lower seq is pending. On
+  // InnoDB this walk cannot take the locks itself: a locking read keeps every row it examined
+  // (the non-heads too) locked, and its SKIP LOCKED then waits on rows other relays are
+  // completing, which deadlocks. So the walk is a plain read of candidates (twice the batch, as
+  // heads in flight in other relays are among them), and `orderedClaim.lockHeads` then locks the
+  // chosen rows by primary key, skipping those held elsewhere. A head in a consistent snapshot
+  // stays the head while it is pending (a key's lower messages never become pending again,
+  // except a dead letter that is requeued).
   const claimSql =
     ordering === 'none'
       ? `SELECT ${COLUMNS} FROM ${t} AS o
@@ -124,29 +129,27 @@ WHERE o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
 ORDER BY o.available_at, o.id
 LIMIT ?
 FOR UPDATE SKIP LOCKED`
-      : `SELECT ${COLUMNS}, CAST(o.seq AS CHAR) AS seq FROM ${t} AS o
+      : `SELECT CAST(o.id AS CHAR) AS id FROM ${t} AS o
 WHERE o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
   AND (o.seq IS NULL OR NOT EXISTS (
     SELECT 1 FROM ${t} AS p WHERE p.\`key\` = o.\`key\` AND p.status = 'pending' AND p.seq < o.seq))
 ORDER BY o.available_at, o.id
-LIMIT ?
+LIMIT ?`;
+
+  const lockSql = (ids: readonly string[]) =>
+    `SELECT ${COLUMNS}, CAST(o.seq AS CHAR) AS seq FROM ${t} AS o FORCE INDEX (PRIMARY)
+WHERE o.id IN (${ids.map(() => '?').join(', ')}) AND o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
 FOR UPDATE SKIP LOCKED`;
 
   const orderedClaim = {
-    stale(heads: readonly ClaimedHead[], claimedIds: readonly string[]): Statement {
-      const ids = heads.map(() => '?').join(', ');
-      const own = claimedIds.map(() => '?').join(', ');
-      return {
-        sql: `SELECT CAST(o.id AS CHAR) AS id FROM ${t} AS o
-WHERE o.id IN (${ids}) AND EXISTS (
-  SELECT 1 FROM ${t} AS p
-  WHERE p.\`key\` = o.\`key\` AND p.status = 'pending' AND p.seq < o.seq AND p.id NOT IN (${own}))`,
-        params: [...heads.map((h) => h.id), ...claimedIds],
-      };
+    candidatesPerBatch: 2,
+    lockHeads(ids: readonly string[]): Statement {
+      return { sql: lockSql(ids), params: [...ids] };
     },
     runs(heads: readonly ClaimedHead[], perKey: number, budget: number): Statement {
       // A key's pending seqs after its head are consecutive (a later one is sent only after the
       // head), so the range head+1 … head+perKey reads at most perKey index entries per key.
+      // A plain read: under FOR UPDATE, InnoDB would lock (and wait on) every row it reads.
       const params: unknown[] = [];
       const rows = heads.map((h, i) => {
         params.push(h.key, h.seq, i);
@@ -154,22 +157,20 @@ WHERE o.id IN (${ids}) AND EXISTS (
       });
       params.push(perKey, budget);
       return {
-        sql: `SELECT ${COLUMNS}, CAST(o.seq AS CHAR) AS seq FROM ${t} AS o
-WHERE o.id IN (SELECT y.id FROM (
-  SELECT x.id FROM (
-    SELECT q.id, q.seq, h.pos, q.seq - h.s AS n,
-      MIN(IF(q.available_at <= UTC_TIMESTAMP(6), NULL, q.seq)) OVER (PARTITION BY q.\`key\`) AS stop
-    FROM (${rows.join(' UNION ALL ')}) AS h
-    JOIN ${t} AS q ON q.\`key\` = h.k AND q.status = 'pending' AND q.seq > h.s AND q.seq <= h.s + ?
-  ) AS x
-  WHERE x.stop IS NULL OR x.seq < x.stop
-  ORDER BY x.n, x.pos
-  LIMIT ?
-) AS y)
-ORDER BY o.\`key\`, o.seq
-FOR UPDATE`,
+        sql: `SELECT CAST(x.id AS CHAR) AS id, x.\`key\` AS \`key\`, CAST(x.seq AS CHAR) AS seq FROM (
+  SELECT q.id, q.\`key\`, q.seq, h.pos, q.seq - h.s AS n,
+    MIN(IF(q.available_at <= UTC_TIMESTAMP(6), NULL, q.seq)) OVER (PARTITION BY q.\`key\`) AS stop
+  FROM (${rows.join(' UNION ALL ')}) AS h
+  JOIN ${t} AS q ON q.\`key\` = h.k AND q.status = 'pending' AND q.seq > h.s AND q.seq <= h.s + ?
+) AS x
+WHERE x.stop IS NULL OR x.seq < x.stop
+ORDER BY x.n, x.pos
+LIMIT ?`,
         params,
       };
+    },
+    lock(ids: readonly string[]): Statement {
+      return { sql: lockSql(ids), params: [...ids] };
     },
   };
   const completeSql = `UPDATE ${t} AS o
@@ -313,7 +314,10 @@ ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
     },
 
     claim(limit: number): Statement {
-      return { sql: claimSql, params: [limit] };
+      return {
+        sql: claimSql,
+        params: [ordering === 'key' ? limit * orderedClaim.candidatesPerBatch : limit],
+      };
     },
 
     complete(outcomes: readonly Outcome[]): Statement {

@@ -140,14 +140,20 @@ function checkVersion(value: unknown, what: string, min: number): void {
  * the walk stops at the LIMIT, instead of an anti-join over every pending row). A head that
  * another relay holds is skipped, and the rest of its key with it. Within the same snapshot,
  * a key's messages that committed later are invisible, so no later message passes for a head.
+ *
  * Then, while the batch has room, each keyed head brings the messages that follow it in its key
  * (a run, a fair share each, up to its first message not due), so one hot key still moves a
- * batch at a time. Rows come back ordered by position in their key (0 = head), so each key's
- * messages are in seq order.
+ * batch at a time. Run rows are locked with SKIP LOCKED and come back with their head's id and
+ * their place in the run (`run_n`, 1, 2…); the store keeps each run up to its first missing
+ * place. Heads are returned from `heads` itself, as locked: selected again by id, a head that
+ * was updated since the statement's snapshot (retried by another relay just before) would be
+ * re-checked against that snapshot and silently dropped, leaving its run to go out first.
  */
 function orderedClaimSql(t: string): string {
   return `WITH heads AS MATERIALIZED (
-  SELECT o.id, o.key, o.seq, o.available_at FROM ${t} AS o
+  SELECT o.id AS head_id, o.key AS head_key, o.seq AS head_seq, o.available_at AS head_at,
+    ${COLUMNS}, o.seq::text AS seq
+  FROM ${t} AS o
   WHERE o.status = 'pending' AND o.available_at <= now()
     AND (o.seq IS NULL OR NOT EXISTS (
       SELECT 1 FROM ${t} AS p
@@ -157,17 +163,17 @@ function orderedClaimSql(t: string): string {
   FOR UPDATE OF o SKIP LOCKED
 ),
 room AS (
-  SELECT $1 - count(*) AS budget, greatest(count(o.seq), 1) AS keyed FROM heads AS o
+  SELECT $1 - count(*) AS budget, greatest(count(h.head_seq), 1) AS keyed FROM heads AS h
 ),
 runs AS (
-  SELECT r.id, r.n, h.available_at AS head_at, h.id AS head_id
+  SELECT r.id, r.n, h.head_at, h.head_id
   FROM heads AS h CROSS JOIN room
   CROSS JOIN LATERAL (
     SELECT x.id, x.n FROM (
       SELECT q.id, row_number() OVER w AS n, bool_and(q.available_at <= now()) OVER w AS due
       FROM (
         SELECT q.id, q.seq, q.available_at FROM ${t} AS q
-        WHERE q.key = h.key AND q.status = 'pending' AND q.seq IS NOT NULL AND q.seq > h.seq
+        WHERE q.key = h.head_key AND q.status = 'pending' AND q.seq IS NOT NULL AND q.seq > h.head_seq
         ORDER BY q.seq
         LIMIT (room.budget + room.keyed - 1) / room.keyed
       ) AS q
@@ -175,18 +181,24 @@ runs AS (
     ) AS x
     WHERE x.due
   ) AS r
-  WHERE h.seq IS NOT NULL AND room.budget > 0
+  WHERE h.head_seq IS NOT NULL AND room.budget > 0
 ),
 chosen AS (
-  SELECT h.id, 0::bigint AS n, h.available_at AS head_at, h.id AS head_id FROM heads AS h
-  UNION ALL
-  (SELECT runs.id, runs.n, runs.head_at, runs.head_id FROM runs
-   ORDER BY runs.n, runs.head_at, runs.head_id
-   LIMIT (SELECT budget FROM room))
+  SELECT runs.id, runs.n, runs.head_at, runs.head_id FROM runs
+  ORDER BY runs.n, runs.head_at, runs.head_id
+  LIMIT (SELECT budget FROM room)
+),
+locked AS (
+  SELECT ${COLUMNS}, o.seq::text AS seq, c.head_id::text AS run_head, c.n AS run_n, c.head_at, c.head_id
+  FROM ${t} AS o JOIN chosen AS c ON c.id = o.id
+  WHERE o.status = 'pending'
+  FOR UPDATE OF o SKIP LOCKED
 )
-SELECT ${COLUMNS}, o.seq::text AS seq FROM ${t} AS o JOIN chosen AS c ON c.id = o.id
-ORDER BY c.n, c.head_at, c.head_id
-FOR UPDATE OF o`;
+SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, NULL AS run_head, 0::bigint AS run_n
+FROM (SELECT * FROM heads ORDER BY head_at, head_id) AS h
+UNION ALL
+SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, run_head, run_n
+FROM (SELECT * FROM locked ORDER BY run_n, head_at, head_id) AS l`;
 }
 
 /**
@@ -225,12 +237,16 @@ export function postgres(options: PostgresDialectOptions = {}): Dialect {
   const channel = channelName(schemaName, tableName);
   const keysTable = `${schema}.${quotePg(`${tableName}_keys`)}`;
 
+  // LIMIT (SELECT $1), not LIMIT $1: a limit the planner cannot read makes it plan for the first
+  // rows (an ordered walk of the pending index that stops at the limit). With a readable limit
+  // and stale statistics (a burst of inserts since the last ANALYZE: 300,000 pending rows
+  // estimated at 200), it would read every due row through a bitmap and sort them, on disk.
   const claimSql =
     ordering === 'none'
       ? `SELECT ${COLUMNS} FROM ${t} AS o
 WHERE o.status = 'pending' AND o.available_at <= now()
 ORDER BY o.available_at, o.id
-LIMIT $1
+LIMIT (SELECT $1::bigint)
 FOR UPDATE SKIP LOCKED`
       : orderedClaimSql(t);
   // clock_timestamp(), not now(): now() is when the relay's transaction began, before the send.
@@ -368,6 +384,18 @@ ORDER BY r.ord`;
     claim(limit: number): Statement {
       return { sql: claimSql, params: [limit] };
     },
+
+    // The ordered claim's per-row key probe makes the first-rows trick above look expensive to
+    // the planner (JIT compilation on large tables); it keeps a plain LIMIT and, for its own
+    // transaction only, rules out the bitmap-and-sort plan and JIT instead.
+    ...(ordering === 'key'
+      ? {
+          claimSetup: {
+            sql: "SELECT set_config('enable_bitmapscan', 'off', true) AS bitmap, set_config('jit', 'off', true) AS jit",
+            params: [],
+          },
+        }
+      : {}),
 
     complete(outcomes: readonly Outcome[], created?: { from: Date; to: Date }): Statement {
       if (outcomes.every((o) => o.status === 'sent')) {
