@@ -388,9 +388,9 @@ export class SqlMessageStore implements MessageStore {
     let rows = claimed;
     const steps = this.dialect.orderedClaim;
     if (steps && rows.length > 0) {
-      // Candidates in due order: lock them, keep the first `limit` of those locked.
+      // Candidates in due order: lock up to `limit` of them, kept in that order.
       const ids = rows.map((r) => String(r.id));
-      const lock = steps.lockHeads(ids);
+      const lock = steps.lockHeads(ids, limit);
       const { rows: locked } = await tx.query<Record<string, unknown>>(lock.sql, lock.params);
       const byId = new Map(locked.map((r) => [String(r.id), r]));
       rows = ids

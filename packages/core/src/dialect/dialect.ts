@@ -39,10 +39,10 @@ export interface OrderedClaimSteps {
   /** `claim(limit)` reads this many candidates per message of the batch (column `id`), without locking. */
   readonly candidatesPerBatch: number;
   /**
-   * Lock candidate heads by primary key (`FOR UPDATE SKIP LOCKED`, still pending and due) and
-   * return them with `claim`'s columns and `seq`.
+   * Lock up to `limit` candidate heads by primary key (`FOR UPDATE SKIP LOCKED`, still pending
+   * and due) and return them with `claim`'s columns and `seq`.
    */
-  lockHeads(ids: readonly string[]): Statement;
+  lockHeads(ids: readonly string[], limit: number): Statement;
   /**
    * The messages that follow each head in its key (a run): up to `perKey` per key and `budget`
    * in all, stopping at a key's first message that is not due (columns `id`, `key`, `seq`),

@@ -143,8 +143,13 @@ FOR UPDATE SKIP LOCKED`;
 
   const orderedClaim = {
     candidatesPerBatch: 2,
-    lockHeads(ids: readonly string[]): Statement {
-      return { sql: lockSql(ids), params: [...ids] };
+    lockHeads(ids: readonly string[], limit: number): Statement {
+      // Walked in primary-key order and stopped at the limit, so no more rows than the batch
+      // are locked (a sort would lock every candidate first).
+      return {
+        sql: `${lockSql(ids).replace('FOR UPDATE SKIP LOCKED', 'ORDER BY o.id\nLIMIT ?\nFOR UPDATE SKIP LOCKED')}`,
+        params: [...ids, limit],
+      };
     },
     runs(heads: readonly ClaimedHead[], perKey: number, budget: number): Statement {
       // A key's pending seqs after its head are consecutive (a later one is sent only after the

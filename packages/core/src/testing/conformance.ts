@@ -102,7 +102,9 @@ export function runConformanceSuite(name: string, setup: () => Promise<Conforman
         expect(await h.store.add(c, messages)).toBe(1000);
         return c.count;
       });
-      expect(statements).toBe(1);
+      // Keyed messages on an ordered table: MySQL bumps the key counters in a statement of its own.
+      expect(statements).toBeGreaterThanOrEqual(1);
+      expect(statements).toBeLessThanOrEqual(h.store.ordering === 'key' ? 2 : 1);
       const topics = await drain();
       expect(topics).toHaveLength(1000);
     });
