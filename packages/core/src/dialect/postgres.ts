@@ -270,17 +270,29 @@ WHERE o.id = u.id`;
   function insertSql(count: number, keyed: boolean, notify: boolean): string {
     const rows: string[] = [];
     const n = count * 6 + 1;
-    if (!keyed) {
+    if (!keyed && !notify) {
       for (let i = 0; i < count; i++) {
         const b = i * 6;
         rows.push(
           `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, COALESCE($${b + 6}::timestamptz, now()))`,
         );
       }
-      const insert = `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at) VALUES ${rows.join(', ')}`;
-      // A data-modifying CTE always runs; the notification is queued with the insert and
-      // delivered at commit, or dropped with a rollback.
-      return notify ? `WITH ins AS (${insert}) SELECT true AS notified FROM pg_notify($${n}, '')` : insert;
+      return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at) VALUES ${rows.join(', ')}`;
+    }
+    if (!keyed) {
+      // Still one INSERT statement: the notification rides along as a one-row join. It is
+      // queued with the insert and delivered at commit, or dropped with a rollback (and
+      // PostgreSQL sends identical notifications of one transaction once).
+      for (let i = 0; i < count; i++) {
+        const b = i * 6;
+        rows.push(
+          `($${b + 1}::text, $${b + 2}::text, $${b + 3}::bytea, $${b + 4}::text, $${b + 5}::jsonb, $${b + 6}::timestamptz)`,
+        );
+      }
+      return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at)
+SELECT v.topic, v.key, v.payload, v.content_type, v.headers, COALESCE(v.available_at, now())
+FROM (VALUES ${rows.join(', ')}) AS v (topic, key, payload, content_type, headers, available_at)
+CROSS JOIN (SELECT pg_notify($${n}, '')) AS wake`;
     }
     // The ordinal (a literal of ours, never a value) keeps the rows in the caller's order.
     for (let i = 0; i < count; i++) {
