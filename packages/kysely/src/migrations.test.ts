@@ -1,7 +1,7 @@
 import { isOutboxError, postgres } from '@troutbox/core';
 import { uniqueName } from '@troutbox/core/testing';
 import { type Kysely, sql } from 'kysely';
-import { type MigrationProvider, Migrator } from 'kysely/migration';
+import { type MigrationProvider, Migrator, NO_MIGRATIONS } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databases, type TestDatabase } from './databases.test-support.js';
 import { kyselyOutbox, mergeMigrationProviders, outboxMigrations, outboxMigratorTables } from './index.js';
@@ -42,13 +42,16 @@ describe.each(databases)('outboxMigrations with Kysely’s Migrator on $label', 
     const viaCore = await newSchema('kycore');
     const { error, results } = await outboxMigrator(viaKysely, 'events').migrateToLatest();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0001_create_outbox', 'Success']]);
+    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([
+      ['0001_create_outbox', 'Success'],
+      ['0002_key_ordering', 'Success'],
+    ]);
 
     await kyselyOutbox({ dialect: database.dialect, schema: viaCore, table: 'events' }).store(db).migrate();
 
     const mine = await describeTable(viaKysely, 'events');
     const core = await describeTable(viaCore, 'events');
-    expect((mine as { columns: unknown[] }).columns).toHaveLength(12);
+    expect((mine as { columns: unknown[] }).columns).toHaveLength(13);
     expect((mine as { indexes: unknown[] }).indexes.length).toBeGreaterThanOrEqual(3);
     expect((mine as { constraints: unknown[] }).constraints).toHaveLength(
       database.dialect === 'postgres' ? 2 : 1,
@@ -72,9 +75,10 @@ describe.each(databases)('outboxMigrations with Kysely’s Migrator on $label', 
     const migrator = outboxMigrator(schema);
     expect((await migrator.migrateToLatest()).error).toBeUndefined();
     expect(await tableExists(schema, 'outbox_messages')).toBe(true);
-    const down = await migrator.migrateDown();
+    const down = await migrator.migrateTo(NO_MIGRATIONS);
     expect(down.error).toBeUndefined();
     expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['0002_key_ordering', 'Down', 'Success'],
       ['0001_create_outbox', 'Down', 'Success'],
     ]);
     expect(await tableExists(schema, 'outbox_messages')).toBe(false);
@@ -99,7 +103,7 @@ describe.each(databases)('outboxMigrations with Kysely’s Migrator on $label', 
     });
     expect((await migrator.migrateToLatest()).error).toBeUndefined();
     expect(await tableExists(fresh, 'outbox_messages')).toBe(true);
-    expect((await migrator.migrateDown()).error).toBeUndefined();
+    expect((await migrator.migrateTo(NO_MIGRATIONS)).error).toBeUndefined();
     expect(await tableExists(fresh, 'outbox_messages')).toBe(false);
     const schemata = await sql<{ n: number | string }>`
       SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name = ${fresh}`.execute(db);
@@ -114,7 +118,7 @@ describe.each(databases)('outboxMigrations with Kysely’s Migrator on $label', 
     ]);
     expect(results.map((r) => r.error)).toEqual([undefined, undefined]);
     const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
-    expect(applied.map((r) => r.migrationName)).toEqual(['0001_create_outbox']);
+    expect(applied.map((r) => r.migrationName)).toEqual(['0001_create_outbox', '0002_key_ordering']);
     expect(await tableExists(schema, 'outbox_messages')).toBe(true);
   });
 
@@ -145,7 +149,10 @@ describe.each(databases)('outboxMigrations with Kysely’s Migrator on $label', 
     });
     const first = await migrator(merged, true).migrateToLatest();
     expect(first.error).toBeUndefined();
-    expect(first.results?.map((r) => r.migrationName)).toEqual(['troutbox/0001_create_outbox']);
+    expect(first.results?.map((r) => r.migrationName)).toEqual([
+      'troutbox/0001_create_outbox',
+      'troutbox/0002_key_ordering',
+    ]);
     expect(await tableExists(schema, 'outbox_messages')).toBe(true);
 
     // The application grows: its new name sorts before troutbox's, which already ran.
@@ -160,6 +167,8 @@ describe.each(databases)('outboxMigrations with Kysely’s Migrator on $label', 
     // Down undoes the last applied first.
     await migrator(merged, true).migrateDown();
     expect(await tableExists(schema, 'customers')).toBe(false);
+    await migrator(merged, true).migrateDown();
+    expect(await tableExists(schema, 'outbox_messages')).toBe(true);
     await migrator(merged, true).migrateDown();
     expect(await tableExists(schema, 'outbox_messages')).toBe(false);
   });
@@ -178,7 +187,12 @@ describe('outboxMigrations', () => {
 
   it('refuses two providers that yield the same migration name', async () => {
     const same = mergeMigrationProviders({ '': outboxMigrations(), 'x/': outboxMigrations() });
-    expect(Object.keys(await same.getMigrations())).toEqual(['0001_create_outbox', 'x/0001_create_outbox']);
+    expect(Object.keys(await same.getMigrations())).toEqual([
+      '0001_create_outbox',
+      '0002_key_ordering',
+      'x/0001_create_outbox',
+      'x/0002_key_ordering',
+    ]);
     const clash = mergeMigrationProviders({
       a: outboxMigrations(),
       a0001_create_: { getMigrations: async () => ({ outbox: { up: async () => {} } }) },
