@@ -322,9 +322,9 @@ describe.each([postgresDatabase, mariadbDatabase])('troutbox CLI on $name', (dat
         expect(missing.code).toBe(exitCodes.TABLE_MISSING);
         const first = await fresh.run(['migrate', '--json']);
         expect(first.code, first.stderr).toBe(0);
-        expect(first.json()).toEqual({ table: fresh.dialect.tableName, applied: [1], version: 1 });
+        expect(first.json()).toEqual({ table: fresh.dialect.tableName, applied: [1, 2], version: 2 });
         const again = await fresh.run(['migrate']);
-        expect(again.stdout).toBe(`${fresh.dialect.tableName} is up to date (version 1).\n`);
+        expect(again.stdout).toBe(`${fresh.dialect.tableName} is up to date (version 2).\n`);
         const status = await fresh.run(['status', '--json']);
         expect(status.json()).toMatchObject({ pending: 0, dead: 0 });
       } finally {
