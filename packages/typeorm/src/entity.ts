@@ -43,6 +43,8 @@ export interface OutboxMessageRow {
   createdAt: Date;
   sentAt: Date | null;
   lastError: string | null;
+  /** Place in its key's commit order (`ordering: 'key'`), as a decimal string; null otherwise. */
+  seq: string | null;
 }
 
 /** The class {@link outboxMessageEntity} returns. */
@@ -93,6 +95,7 @@ export function outboxMessageEntity(options: OutboxMessageEntityOptions = {}): O
     declare createdAt: Date;
     declare sentAt: Date | null;
     declare lastError: string | null;
+    declare seq: string | null;
   }
   if (dialect.name === 'mysql') {
     mysqlColumns(OutboxMessage, table);
@@ -127,10 +130,12 @@ function postgresColumns(target: new () => OutboxMessageRow, table: string): voi
   Column({ type: 'timestamptz', name: 'created_at', default: now })(p, 'createdAt');
   Column({ type: 'timestamptz', name: 'sent_at', nullable: true })(p, 'sentAt');
   Column({ type: 'text', name: 'last_error', nullable: true })(p, 'lastError');
+  Column({ type: 'bigint', nullable: true })(p, 'seq');
   Check(`${table}_status_check`, `status IN ('pending', 'sent', 'dead')`)(target);
   Index(`${table}_pending_idx`, ['availableAt', 'id'], { where: `status = 'pending'` })(target);
   Index(`${table}_dead_idx`, ['id'], { where: `status = 'dead'` })(target);
   Index(`${table}_sent_idx`, ['sentAt'], { where: `status = 'sent'` })(target);
+  Index(`${table}_key_seq_idx`, ['key', 'seq'], { where: `status = 'pending' AND seq IS NOT NULL` })(target);
 }
 
 // Headers are a JSON object in a LONGTEXT column (core writes them with JSON.stringify).
@@ -159,9 +164,11 @@ function mysqlColumns(target: new () => OutboxMessageRow, table: string): void {
   Column({ type: 'datetime', precision: 6, name: 'created_at' })(p, 'createdAt');
   Column({ type: 'datetime', precision: 6, name: 'sent_at', nullable: true })(p, 'sentAt');
   Column({ type: 'text', name: 'last_error', nullable: true })(p, 'lastError');
+  Column({ type: 'bigint', nullable: true })(p, 'seq');
   Check(`${table}_status_check`, `status IN ('pending', 'sent', 'dead')`)(target);
   Index(`${table}_claim_idx`, ['status', 'availableAt', 'id'])(target);
   Index(`${table}_sent_idx`, ['status', 'sentAt'])(target);
+  Index(`${table}_key_seq_idx`, ['key', 'status', 'seq'])(target);
 }
 
 /**

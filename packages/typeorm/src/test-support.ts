@@ -122,6 +122,7 @@ const postgresDatabase: TestDatabase = {
   },
   outboxIndexNames: (table) => [
     `${table}_dead_idx`,
+    `${table}_key_seq_idx`,
     `${table}_pending_idx`,
     `${table}_pkey`,
     `${table}_sent_idx`,
@@ -223,7 +224,7 @@ const mariadbDatabase: TestDatabase = {
       indexNames: indexes.map((i: { INDEX_NAME: string }) => i.INDEX_NAME),
     };
   },
-  outboxIndexNames: (table) => ['PRIMARY', `${table}_claim_idx`, `${table}_sent_idx`],
+  outboxIndexNames: (table) => ['PRIMARY', `${table}_claim_idx`, `${table}_sent_idx`, `${table}_key_seq_idx`],
   async tableExists(dataSource, database, table) {
     const rows = await dataSource.query(
       'SELECT 1 AS found FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
