@@ -151,7 +151,7 @@ describe.each(databases)(
     it("applied, the SQL gives the tables core's migrate() creates, and core can use them", async () => {
       await kit.apply(t, statements, into);
       const ref = await describeTable(executor, t.kind, reference, 'events');
-      expect(ref.columns).toHaveLength(12);
+      expect(ref.columns).toHaveLength(13);
       const made = await describeTable(executor, t.kind, own, 'events');
       const madeDefault = await describeTable(executor, t.kind, into, 'outbox_messages');
       const refDefault = await describeTable(executor, t.kind, reference, 'outbox_messages');

@@ -58,6 +58,7 @@ const cases: Case[] = [
     statementPattern: /pg_advisory_xact_lock/,
     indexes: [
       'outbox_messages_dead_idx',
+      'outbox_messages_key_seq_idx',
       'outbox_messages_pending_idx',
       'outbox_messages_pkey',
       'outbox_messages_sent_idx',
@@ -96,7 +97,12 @@ const cases: Case[] = [
     generate: (database, table) => mysqlDrizzleMigrations({ database, table }),
     dialect: (database, table) => mysql({ database, table }),
     statementPattern: /GET_LOCK/,
-    indexes: ['outbox_messages_claim_idx', 'outbox_messages_sent_idx', 'PRIMARY'],
+    indexes: [
+      'outbox_messages_claim_idx',
+      'outbox_messages_key_seq_idx',
+      'outbox_messages_sent_idx',
+      'PRIMARY',
+    ],
     async open(extra) {
       const database = uniqueName('drz_mig');
       const admin = await mysqlDriver.createConnection({ uri: mysqlUrl });
@@ -180,7 +186,7 @@ describe.each(cases)("drizzle's migrate() with the shipped folder ($name)", (c) 
     await c.dialect(reference).migrate(executor);
     const shipped = await describeTable(executor, c.kind, server.home, 'outbox_messages');
     const ref = await describeTable(executor, c.kind, reference, 'outbox_messages');
-    expect(shipped.columns).toHaveLength(12);
+    expect(shipped.columns).toHaveLength(13);
     const indexNames = (shipped.indexes as { indexname?: string; index_name?: string }[]).map(
       (i) => i.indexname ?? i.index_name,
     );

@@ -82,6 +82,8 @@ function mysqlOutboxColumns() {
     createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull().$defaultFn(utcNow),
     sentAt: datetime('sent_at', { mode: 'date', fsp: 6 }),
     lastError: errorText('last_error'),
+    // Place in its key's commit order, written by producers of an `ordering: 'key'` table.
+    seq: bigint('seq', { mode: 'bigint' }),
   };
 }
 
@@ -99,11 +101,13 @@ export type MySqlOutboxTable = MySqlTableWithColumns<{
 // Index and constraint names are the ones core's migration gives, so a table drizzle-kit
 // generated and one `mysql().migrate()` created are the same table.
 function mysqlExtras(name: string) {
-  return (t: Record<'id' | 'status' | 'availableAt' | 'sentAt', AnyMySqlColumn>) => [
+  return (t: Record<'id' | 'key' | 'status' | 'availableAt' | 'sentAt' | 'seq', AnyMySqlColumn>) => [
     check(`${name}_status_check`, sql`status IN ('pending', 'sent', 'dead')`),
     // The claim query reads pending rows in due order along this one range.
     index(`${name}_claim_idx`).on(t.status, t.availableAt, t.id),
     index(`${name}_sent_idx`).on(t.status, t.sentAt),
+    // The ordered claim's test for a key's first pending message (core's migration 2).
+    index(`${name}_key_seq_idx`).on(t.key, t.status, t.seq),
   ];
 }
 

@@ -51,6 +51,8 @@ function outboxColumns() {
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
     lastError: text('last_error'),
+    // Place in its key's commit order, written by producers of an `ordering: 'key'` table.
+    seq: bigint('seq', { mode: 'bigint' }),
   };
 }
 
@@ -68,12 +70,14 @@ export type OutboxTable = PgTableWithColumns<{
 // Constraint and index names are the ones core's migration gives, so drizzle-kit sees no
 // difference between a table it generated and one `postgres().migrate()` created.
 function extras(name: string) {
-  return (t: Record<'id' | 'availableAt' | 'sentAt', ExtraConfigColumn>) => [
+  return (t: Record<'id' | 'key' | 'availableAt' | 'sentAt' | 'seq', ExtraConfigColumn>) => [
     check(`${name}_status_check`, sql`status IN ('pending', 'sent', 'dead')`),
     // The claim query walks this index in order; sent and dead rows are not in it.
     index(`${name}_pending_idx`).on(t.availableAt, t.id).where(sql`status = 'pending'`),
     index(`${name}_dead_idx`).on(t.id).where(sql`status = 'dead'`),
     index(`${name}_sent_idx`).on(t.sentAt).where(sql`status = 'sent'`),
+    // The ordered claim's test for a key's first pending message (core's migration 2).
+    index(`${name}_key_seq_idx`).on(t.key, t.seq).where(sql`status = 'pending' AND seq IS NOT NULL`),
   ];
 }
 

@@ -109,6 +109,8 @@ export function mysql(options: MysqlDialectOptions = {}): Dialect {
     table: t,
     name: tableName,
     keys: keysTable,
+    // A validated identifier, so safe as a string literal.
+    database: database ? `'${database}'` : 'DATABASE()',
   });
   const latest = migrations.at(-1)!.version;
   const ordering = resolveOrdering(options.ordering);

@@ -111,13 +111,14 @@ export function advisoryLockKey(name: string): string {
 
 export function renderMigrations(
   sources: readonly MigrationSource[],
-  vars: { schema: string; table: string; name: string; keys?: string },
+  vars: { schema: string; table: string; name: string; keys?: string; database?: string },
 ): Migration[] {
   const render = (sql: string) =>
     sql
       .replaceAll('{{schema}}', vars.schema)
       .replaceAll('{{table}}', vars.table)
       .replaceAll('{{keys}}', vars.keys ?? '')
+      .replaceAll('{{database}}', vars.database ?? '')
       .replaceAll('{{name}}', vars.name);
   return sources.map((m) => ({
     version: m.version,

@@ -37,10 +37,10 @@ export const mysqlMigrationSources: readonly MigrationSource[] = [
   {
     // Per-key ordering (`ordering: 'key'`), as on PostgreSQL: `<table>_keys` holds each key's
     // last seq; the producer bumps it (INSERT … ON DUPLICATE KEY UPDATE, whose row lock lasts
-    // until its commit) and stores the value in the message's seq. The column and its index
-    // come in one ALTER, so a failure leaves neither; re-running after a crash between that
-    // ALTER and the recorded version needs the column dropped by hand (MySQL 8 has no
-    // ADD COLUMN IF NOT EXISTS).
+    // until its commit) and stores the value in the message's seq. MySQL 8 has no ADD COLUMN IF
+    // NOT EXISTS, so the ALTER is chosen from information_schema and run as a prepared
+    // statement: re-runnable like the rest, whichever tool applies it after whichever other.
+    // `{{database}}` is the database as a string literal (validated), or DATABASE().
     version: 2,
     name: 'key_ordering',
     up: [
@@ -49,10 +49,22 @@ export const mysqlMigrationSources: readonly MigrationSource[] = [
   seq BIGINT NOT NULL,
   PRIMARY KEY (\`key\`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
-      'ALTER TABLE {{table}} ADD COLUMN seq BIGINT NULL, ADD KEY `{{name}}_key_seq_idx` (`key`, status, seq)',
+      `SET @troutbox_ddl = (SELECT IF(COUNT(*) = 0,
+  'ALTER TABLE {{table}} ADD COLUMN seq BIGINT NULL, ADD KEY \`{{name}}_key_seq_idx\` (\`key\`, status, seq)',
+  'DO 0')
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {{database}} AND TABLE_NAME = '{{name}}' AND COLUMN_NAME = 'seq')`,
+      'PREPARE troutbox_ddl FROM @troutbox_ddl',
+      'EXECUTE troutbox_ddl',
+      'DEALLOCATE PREPARE troutbox_ddl',
     ],
     down: [
-      'ALTER TABLE {{table}} DROP KEY `{{name}}_key_seq_idx`, DROP COLUMN seq',
+      `SET @troutbox_ddl = (SELECT IF(COUNT(*) > 0,
+  'ALTER TABLE {{table}} DROP KEY \`{{name}}_key_seq_idx\`, DROP COLUMN seq',
+  'DO 0')
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {{database}} AND TABLE_NAME = '{{name}}' AND COLUMN_NAME = 'seq')`,
+      'PREPARE troutbox_ddl FROM @troutbox_ddl',
+      'EXECUTE troutbox_ddl',
+      'DEALLOCATE PREPARE troutbox_ddl',
       'DROP TABLE IF EXISTS {{keys}}',
     ],
   },
