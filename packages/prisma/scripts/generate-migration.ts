@@ -18,6 +18,7 @@ import type { DialectName } from '../src/options.js';
 /** Folder name of each core migration version; Prisma applies folders in name order. */
 const FOLDERS: Readonly<Record<number, string>> = {
   1: '20261128000000_troutbox_outbox',
+  2: '20261128000001_troutbox_key_ordering',
 };
 
 /** The folder of the package holding each database's migrations. */
@@ -43,11 +44,16 @@ function coreMigrations(dialect: DialectName): { version: number; name: string; 
       .map((m) => ({ ...m, up: [...m.up] }));
   }
   const schema = 'public';
-  const qualified = `${quotePg(schema)}.${quotePg(TABLE)}`;
+  // Every name core qualifies with the schema: the table, and (migration 2) its key counters.
+  const unqualify = (sql: string) =>
+    [TABLE, `${TABLE}_keys`].reduce(
+      (text, name) => text.replaceAll(`${quotePg(schema)}.${quotePg(name)}`, quotePg(name)),
+      sql,
+    );
   return postgres({ schema, table: TABLE })
     .migrations()
     .map((m) => {
-      const up = m.up.map((sql) => sql.replaceAll(qualified, quotePg(TABLE)));
+      const up = m.up.map(unqualify);
       const leftover = up.find((sql) => sql.includes(`${quotePg(schema)}.`));
       if (leftover !== undefined) throw new Error(`schema-qualified name left in: ${leftover}`);
       return { ...m, up };

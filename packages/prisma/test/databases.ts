@@ -328,7 +328,12 @@ async function withMysql<T>(
   database: string | undefined,
   fn: (conn: mysqlDriver.Connection) => Promise<T>,
 ): Promise<T> {
-  const conn = await mysqlDriver.createConnection({ uri: mysqlUrl, ...(database ? { database } : {}) });
+  // Several statements per query: a migration.sql runs whole, as `prisma migrate deploy` runs it.
+  const conn = await mysqlDriver.createConnection({
+    uri: mysqlUrl,
+    multipleStatements: true,
+    ...(database ? { database } : {}),
+  });
   try {
     return await fn(conn);
   } finally {

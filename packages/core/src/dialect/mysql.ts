@@ -243,6 +243,28 @@ SET
     return new Set(rows.map((r) => Number(r.version)));
   }
 
+  // Migration statements, with the conditional DDL of migration 2 (`SET @troutbox_ddl = (…)`,
+  // then PREPARE / EXECUTE / DEALLOCATE, for tools that run the SQL as a script) run directly:
+  // the DDL text is selected, then executed. Executors on the binary protocol (Prisma's
+  // MariaDB adapter) refuse PREPARE.
+  async function runScript(conn: Executor, statements: readonly string[]): Promise<void> {
+    let ddl: string | null = null;
+    for (const sql of statements) {
+      const chosen = /^SET @troutbox_ddl = (\(.*\))$/s.exec(sql);
+      if (chosen) {
+        const { rows } = await conn.query<{ ddl: string }>(`SELECT ${chosen[1]} AS ddl`);
+        ddl = String(rows[0]?.ddl ?? 'DO 0');
+      } else if (sql === 'EXECUTE troutbox_ddl') {
+        if (ddl && ddl !== 'DO 0') await conn.query(ddl);
+      } else if (
+        sql !== 'PREPARE troutbox_ddl FROM @troutbox_ddl' &&
+        sql !== 'DEALLOCATE PREPARE troutbox_ddl'
+      ) {
+        await conn.query(sql);
+      }
+    }
+  }
+
   // MySQL commits DDL implicitly, so a transaction cannot hold the migration together; a named
   // lock on one dedicated connection serialises migrating processes instead, and is released
   // on that same connection whatever happens.
@@ -413,7 +435,7 @@ ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
           const applied: number[] = [];
           for (const m of migrations) {
             if (m.version > target || done.has(m.version)) continue;
-            for (const sql of m.up) await conn.query(sql);
+            await runScript(conn, m.up);
             await conn.query(
               `INSERT INTO ${migrationsTable} (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(6))`,
               [m.version, m.name],
@@ -438,7 +460,7 @@ ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
           const undone: number[] = [];
           for (const m of [...migrations].reverse()) {
             if (m.version <= opts.to || !done.has(m.version)) continue;
-            for (const sql of m.down) await conn.query(sql);
+            await runScript(conn, m.down);
             await conn.query(`DELETE FROM ${migrationsTable} WHERE version = ?`, [m.version]);
             undone.push(m.version);
           }
