@@ -78,6 +78,8 @@ describe.each(databases)('the Kysely example on $name', ({ url, drop, tables }) 
       'kysely_migration_lock',
       'orders',
       'outbox_messages',
+      // Core's migration 2: the key counters of `ordering: 'key'`.
+      'outbox_messages_keys',
       'troutbox_migration',
       'troutbox_migration_lock',
     ]);

@@ -42,8 +42,14 @@ export interface BenchTarget {
   serverVersion(): Promise<string>;
   dialect(namespace: string): Dialect;
   pool(max: number): BenchPool;
-  /** A fresh schema (database) with a migrated outbox table holding `count` pending ~120-byte messages. */
-  seed(count: number): Promise<{ namespace: string; dialect: Dialect }>;
+  /**
+   * A fresh schema (database) with a migrated outbox table holding `count` pending ~120-byte
+   * messages over 1,000 keys; with `ordering: 'key'`, each with its place in its key (`seq`).
+   */
+  seed(
+    count: number,
+    options?: { ordering?: 'none' | 'key' },
+  ): Promise<{ namespace: string; dialect: Dialect }>;
   drop(namespace: string): Promise<void>;
   /** The raw baseline's statements on `table`: a bare locking claim and a bulk mark-as-sent. */
   rawClaim(table: string, limit: number): { sql: string; params: unknown[] };
@@ -96,16 +102,17 @@ export const postgresTarget: BenchTarget = {
       end: () => pool.end(),
     };
   },
-  seed: (count) =>
+  seed: (count, options = {}) =>
     withPg(async (pool) => {
       const schema = schemaName('drain');
-      const dialect = postgres({ schema });
+      const dialect = postgres({ schema, ordering: options.ordering ?? 'none' });
       await dialect.migrate(pgPool(pool));
       await pool.query(
-        `INSERT INTO "${schema}".outbox_messages (topic, key, payload, headers)
-         SELECT 'orders', 'order-' || (g % 1000), convert_to(json_build_object('type', 'OrderPlaced', 'orderId', g, 'total', g % 977, 'currency', 'EUR', 'note', $2::text)::text, 'UTF8'), $3::jsonb
+        `INSERT INTO "${schema}".outbox_messages (topic, key, payload, headers, seq)
+         SELECT 'orders', 'order-' || (g % 1000), convert_to(json_build_object('type', 'OrderPlaced', 'orderId', g, 'total', g % 977, 'currency', 'EUR', 'note', $2::text)::text, 'UTF8'), $3::jsonb,
+           CASE WHEN $4 THEN g / 1000 + 1 END
          FROM generate_series(1, $1) AS g`,
-        [count, PAYLOAD_NOTE, TRACE_HEADERS],
+        [count, PAYLOAD_NOTE, TRACE_HEADERS, options.ordering === 'key'],
       );
       await pool.query(`VACUUM ANALYZE "${schema}".outbox_messages`);
       return { namespace: schema, dialect };
@@ -189,16 +196,17 @@ export const mysqlTarget: BenchTarget = {
       end: () => pool.end(),
     };
   },
-  seed: (count) =>
+  seed: (count, options = {}) =>
     withMysql(async (pool) => {
       const database = schemaName('drain');
-      const dialect = mysql({ database });
+      const dialect = mysql({ database, ordering: options.ordering ?? 'none' });
       await dialect.migrate(mysql2Pool(pool));
       await pool.query(
-        `INSERT INTO ${dialect.tableName} (topic, \`key\`, payload, content_type, headers, available_at, created_at)
-         SELECT 'orders', CONCAT('order-', g % 1000), CAST(JSON_OBJECT('type', 'OrderPlaced', 'orderId', g, 'total', g % 977, 'currency', 'EUR', 'note', ?) AS BINARY), 'application/json', ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+        `INSERT INTO ${dialect.tableName} (topic, \`key\`, payload, content_type, headers, available_at, created_at, seq)
+         SELECT 'orders', CONCAT('order-', g % 1000), CAST(JSON_OBJECT('type', 'OrderPlaced', 'orderId', g, 'total', g % 977, 'currency', 'EUR', 'note', ?) AS BINARY), 'application/json', ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6),
+           IF(?, FLOOR(g / 1000) + 1, NULL)
          FROM (${SERIES}) AS s WHERE g <= ? ORDER BY g`,
-        [PAYLOAD_NOTE, TRACE_HEADERS, count],
+        [PAYLOAD_NOTE, TRACE_HEADERS, options.ordering === 'key', count],
       );
       await pool.query(`ANALYZE TABLE ${dialect.tableName}`);
       return { namespace: database, dialect };

@@ -90,8 +90,9 @@ export async function troutboxDrain(
   relays: number,
   batchSize: number,
   telemetry: TelemetryMode = 'off',
+  ordering: 'none' | 'key' = 'none',
 ): Promise<number> {
-  const { namespace, dialect } = await target.seed(count);
+  const { namespace, dialect } = await target.seed(count, { ordering });
   const pools = Array.from({ length: relays }, () => target.pool(2));
   let delivered = 0;
   const noop = {
@@ -214,4 +215,31 @@ export async function telemetryBench(options: {
     }
   }
   return modes.map(([mode, label]) => ({ telemetry: label, msgPerSec: median(samples.get(mode)!) }));
+}
+
+export interface OrderedDrainRow {
+  workers: number;
+  unordered: number;
+  ordered: number;
+}
+
+/**
+ * The same backlog (1,000 keys) drained unordered and with `ordering: 'key'`, interleaved run
+ * by run: what per-key ordering costs the relay.
+ */
+export async function orderedDrainBench(
+  target: BenchTarget,
+  options: { messages: number; runs: number; batchSize: number },
+): Promise<OrderedDrainRow[]> {
+  const rows: OrderedDrainRow[] = [];
+  for (const workers of [1, 4]) {
+    const unordered: number[] = [];
+    const ordered: number[] = [];
+    for (let i = 0; i < options.runs; i++) {
+      unordered.push(await troutboxDrain(target, options.messages, workers, options.batchSize));
+      ordered.push(await troutboxDrain(target, options.messages, workers, options.batchSize, 'off', 'key'));
+    }
+    rows.push({ workers, unordered: median(unordered), ordered: median(ordered) });
+  }
+  return rows;
 }

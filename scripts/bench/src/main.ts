@@ -1,17 +1,19 @@
 // `pnpm bench`: troutbox against baselines measured in the same run on the local PostgreSQL
 // (and MariaDB/MySQL for the *-mysql sections).
-// Flags: --only drain,drain-mysql,telemetry,producer,producer-mysql,latency,orm,brokers
+// Flags: --only drain,drain-mysql,telemetry,producer,producer-mysql,latency,wake-latency,notify-cost,
+//        ordered-drain,ordered-drain-mysql,orm,brokers
 //        --quick (fewer messages and runs)
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchTarget, mysqlTarget, mysqlUrl, postgresTarget } from './databases.js';
-import { drainBench, telemetryBench } from './drain.js';
+import { drainBench, orderedDrainBench, telemetryBench } from './drain.js';
 import { latencyBench } from './latency.js';
 import { partitionBench } from './partitions.js';
 import { producerBench } from './producer.js';
 import { databaseUrl, fmt, newPool, table } from './util.js';
+import { notifyCostBench, wakeLatencyBench } from './wakeups.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -29,7 +31,7 @@ const print = (text: string) => {
 const pool = newPool(1);
 const { rows } = await pool.query<{ server_version: string }>('SHOW server_version');
 await pool.end();
-const wantMysql = want('drain-mysql') || want('producer-mysql');
+const wantMysql = want('drain-mysql') || want('producer-mysql') || want('ordered-drain-mysql');
 const mysqlVersion = wantMysql ? await mysqlTarget.serverVersion() : undefined;
 print(
   `troutbox benchmarks — ${new Date().toISOString()}\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; PostgreSQL ${rows[0]?.server_version} at ${new URL(databaseUrl).host}${mysqlVersion ? `; MariaDB/MySQL ${mysqlVersion} at ${new URL(mysqlUrl).host}` : ''}${quick ? '; --quick' : ''}`,
@@ -112,6 +114,68 @@ if (want('latency')) {
     ),
   );
 }
+
+if (want('wake-latency')) {
+  // The relay runs in a child process: only LISTEN/NOTIFY wakes it (its poll is 1 s).
+  const rows = [
+    await wakeLatencyBench({ ratePerSec: 100, messages: quick ? 500 : 2000, producers: 2 }),
+    await wakeLatencyBench({ ratePerSec: 2000, messages: quick ? 5000 : 20_000, producers: 8 }),
+  ];
+  results.wakeLatency = rows;
+  print(
+    table(
+      '(c) commit → sender latency, relay in another process woken by LISTEN/NOTIFY (poll 1 s), single-message transactions',
+      ['rate', 'messages', 'p50 ms', 'p99 ms', 'max ms'],
+      rows.map((r) => [
+        `${fmt(r.ratePerSec)}/s`,
+        fmt(r.messages),
+        fmt(r.p50, 2),
+        fmt(r.p99, 2),
+        fmt(r.max, 1),
+      ]),
+    ),
+  );
+}
+
+if (want('notify-cost')) {
+  const producers = 8;
+  const transactions = quick ? 2000 : 10_000;
+  const runs = quick ? 1 : 3;
+  const rows = await notifyCostBench({ producers, transactions, runs });
+  results.notifyCost = { producers, transactions, runs, rows };
+  const base = rows[0]!.txPerSec;
+  print(
+    table(
+      `producer throughput and notifications: ${producers} concurrent producers, ${fmt(transactions)} one-message transactions (median of ${runs})`,
+      ['notifications', 'tx/s', 'vs. off'],
+      rows.map((r) => [r.variant, fmt(r.txPerSec), `${fmt((100 * r.txPerSec) / base, 1)}%`]),
+    ),
+  );
+}
+
+async function orderedDrainSection(target: BenchTarget, key: string, title: string) {
+  const messages = quick ? 20_000 : 100_000;
+  const runs = quick ? 1 : 3;
+  const rows = await orderedDrainBench(target, { messages, runs, batchSize: 500 });
+  results[key] = { database: target.label, messages, keys: 1000, runs, batchSize: 500, rows };
+  print(
+    table(
+      `${title}: ${fmt(messages)} pending messages over 1,000 keys, no-op sender, batch 500 (median of ${runs})`,
+      ['workers', 'unordered msg/s', "ordering: 'key' msg/s", 'ordered / unordered'],
+      rows.map((r) => [
+        `${r.workers} relay${r.workers > 1 ? 's' : ''}`,
+        fmt(r.unordered),
+        fmt(r.ordered),
+        `${fmt((100 * r.ordered) / r.unordered, 1)}%`,
+      ]),
+    ),
+  );
+}
+
+if (want('ordered-drain'))
+  await orderedDrainSection(postgresTarget, 'orderedDrain', 'ordered vs unordered drain on PostgreSQL');
+if (want('ordered-drain-mysql'))
+  await orderedDrainSection(mysqlTarget, 'orderedDrainMysql', 'ordered vs unordered drain on MariaDB');
 
 if (want('partitions')) {
   const messages = quick ? 100_000 : 1_000_000;
