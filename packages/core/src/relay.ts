@@ -191,9 +191,9 @@ export interface Relay {
   /**
    * Look for work now instead of at the next poll. Safe to call before the producer's commit
    * (from `createOutbox({ onAdd })`, which runs after the insert, not the commit): after a
-   * wake-up that finds nothing the relay looks again after 1, 4, 16, 64, 256 and 1024 ms (while
-   * shorter than `pollIntervalMs`) before it falls back to polling, so a commit that follows
-   * within about a second is picked up at once, for at most six extra claim queries.
+   * wake-up that finds nothing the relay looks again after 1, 2, 4 … 1024 ms (while shorter
+   * than `pollIntervalMs`) before it falls back to polling, so a commit that follows within
+   * about a second is picked up at once, for at most eleven extra claim queries.
    *
    * @example
    * ```ts
@@ -213,9 +213,13 @@ interface BatchReport {
   dead: number;
 }
 
-/** First follow-up look after a wake-up that found nothing; each next one waits 4× longer. */
+/**
+ * First follow-up look after a wake-up that found nothing; each next one waits twice as long.
+ * Producers notify at most once per few milliseconds, so what commits just after a notified
+ * transaction is found by these looks: dense at first (1, 2, 4, 8 ms…), then sparse.
+ */
 const WAKE_LINGER_FIRST_MS = 1;
-/** Follow-up looks stop once the wait would exceed this (1, 4, 16, 64, 256, 1024 ms: 6 extra claims). */
+/** Follow-up looks stop once the wait would exceed this (1, 2, 4 … 1024 ms: 11 extra claims). */
 const WAKE_LINGER_MAX_MS = 2000;
 
 /** Longest wait before reopening a lost listening connection. */
@@ -382,7 +386,7 @@ class OutboxRelay implements Relay {
       let delay = pollIntervalMs;
       if (linger > 0) {
         delay = Math.min(linger, pollIntervalMs);
-        linger *= 4;
+        linger *= 2;
         if (linger > WAKE_LINGER_MAX_MS || linger >= pollIntervalMs) linger = 0;
       }
       const waitWake = this.#wake.signal;

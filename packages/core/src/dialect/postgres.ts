@@ -141,6 +141,10 @@ function checkVersion(value: unknown, what: string, min: number): void {
  * the walk stops at the LIMIT, instead of an anti-join over every pending row). A head that
  * another relay holds is skipped, and the rest of its key with it. Within the same snapshot,
  * a key's messages that committed later are invisible, so no later message passes for a head.
+ * The walk is not bounded: a key's first message may come after its later ones in due order
+ * (a retry moves it), so a window of the first due rows could hold no head at all. The price:
+ * a relay that finds every key held by others reads the whole backlog, a probe a row, to find
+ * nothing — run no more ordered relays than there are keys to share.
  *
  * Then, while the batch has room, each keyed head brings the messages that follow it in its key
  * (a run, a fair share each, up to its first message not due), so one hot key still moves a
