@@ -7,6 +7,7 @@ export {
 } from './adapters/mysql2.js';
 export {
   type PgClientLike,
+  type PgListenClientLike,
   type PgPoolClientLike,
   type PgPoolExecutorOptions,
   type PgPoolLike,
@@ -15,11 +16,14 @@ export {
 } from './adapters/pg.js';
 export { type PGliteLike, type PGliteQueryable, pglite } from './adapters/pglite.js';
 export type {
+  ClaimedHead,
   Dialect,
   DialectCapabilities,
   MessageFilter,
   MigrateResult,
   Migration,
+  OrderedClaimSteps,
+  Ordering,
   OutboxStats,
   Outcome,
   Statement,
@@ -41,6 +45,7 @@ export {
   type Executor,
   type IsolationLevel,
   isTransactional,
+  type NotificationSubscription,
   type QueryResult,
   type TransactionalExecutor,
   type TransactionOptions,
@@ -61,7 +66,7 @@ export {
   payloadText,
   type StoredMessage,
 } from './message.js';
-export { createOutbox, insertChunks, type Outbox, type OutboxOptions } from './outbox.js';
+export { createOutbox, insertChunks, type Outbox, type OutboxOptions, writeMessages } from './outbox.js';
 export {
   type IntervalJob,
   type IntervalJobOptions,

@@ -82,6 +82,12 @@ export function insertChunks(
  * caller's transaction) runs in a transaction of its own, so the write is all or nothing there
  * too. Then wakes this process's relays of the table. The one write path of `outbox.add` and
  * `store.add`.
+ *
+ * @example
+ * ```ts
+ * const encoded = encodeMessages([{ topic: 'orders', key: 'o-1', payload: { id: 'o-1' } }]);
+ * await writeMessages(dialect, pgClient(client), encoded); // inside the caller's transaction
+ * ```
  */
 export async function writeMessages(
   dialect: Dialect,
