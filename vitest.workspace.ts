@@ -12,7 +12,9 @@ import { shared, sharedTest } from './vitest.shared.js';
 // `--root ../.. --config vitest.workspace.ts` from its folder.
 const here = fileURLToPath(new URL('.', import.meta.url));
 const projectFile = (dir: string) =>
-  ['vitest.project.ts', 'vitest.config.ts'].map((f) => `./${dir}/${f}`).find((f) => existsSync(`${here}${f}`));
+  ['vitest.project.ts', 'vitest.config.ts']
+    .map((f) => `./${dir}/${f}`)
+    .find((f) => existsSync(`${here}${f}`));
 const folders = ['packages', 'examples'].flatMap((root) =>
   readdirSync(`${here}${root}`, { withFileTypes: true })
     .filter((d) => d.isDirectory())
