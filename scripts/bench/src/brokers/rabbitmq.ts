@@ -1,20 +1,8 @@
-// outbox → RabbitMQ against a bare amqplib ConfirmChannel publishing the same messages, both with
-// publisher confirms, persistent messages, `mandatory`, to a durable queue.
-import { createRelay, type OutboxMessage } from '@troutbox/core';
 import { rabbitmqSender } from '@troutbox/rabbitmq';
 import amqp from 'amqplib';
-import pg from 'pg';
-import { seed } from '../drain.js';
-import { median, until } from '../util.js';
+import { BATCH_SIZE, brokerRow, claimAll, drainThrough, withSeededOutbox } from '../broker-harness.js';
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const BATCH_SIZE = 500;
-
-function newPool(databaseUrl: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
-  pool.on('error', () => {});
-  return pool;
-}
 
 /** A durable queue of its own for one run; checked to hold every message, then deleted. */
 async function withQueue<T>(expected: number, fn: (queue: string) => Promise<T>): Promise<T> {
@@ -35,40 +23,22 @@ async function withQueue<T>(expected: number, fn: (queue: string) => Promise<T>)
   }
 }
 
-async function outboxRun(databaseUrl: string, messages: number): Promise<number> {
-  const pool = newPool(databaseUrl, 4);
-  const { schema, store } = await seed(pool, messages);
-  try {
-    return await withQueue(messages, async (queue) => {
-      const sender = rabbitmqSender({ url: AMQP_URL, route: () => ({ exchange: '', routingKey: queue }) });
-      const relay = createRelay({ store, sender, batchSize: BATCH_SIZE, pollIntervalMs: 20 });
-      let delivered = 0;
-      let failed = 0;
-      relay.on('batch', (b) => {
-        delivered += b.sent;
-        failed += b.retried + b.dead;
-      });
-      const started = performance.now();
-      await relay.start();
-      await until(() => delivered >= messages || failed > 0, 600_000, 2);
-      const seconds = (performance.now() - started) / 1000;
-      await relay.stop();
-      await sender.close();
-      if (failed > 0) throw new Error(`${failed} messages were not confirmed`);
-      return messages / seconds;
-    });
-  } finally {
-    await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
-    await pool.end();
-  }
+function outboxRun(databaseUrl: string, messages: number): Promise<number> {
+  return withSeededOutbox(databaseUrl, messages, (store) =>
+    withQueue(messages, (queue) =>
+      drainThrough(
+        store,
+        rabbitmqSender({ url: AMQP_URL, route: () => ({ exchange: '', routingKey: queue }) }),
+        messages,
+      ),
+    ),
+  );
 }
 
-async function rawRun(databaseUrl: string, messages: number): Promise<number> {
-  const pool = newPool(databaseUrl, 2);
-  const { schema, store } = await seed(pool, messages);
-  try {
+function rawRun(databaseUrl: string, messages: number): Promise<number> {
+  return withSeededOutbox(databaseUrl, messages, async (store) => {
     // The same rows, read before the clock starts.
-    const batch: OutboxMessage[] = await store.db.transaction((tx) => store.claim(tx, messages));
+    const batch = await claimAll(store, messages);
     return await withQueue(messages, async (queue) => {
       const connection = await amqp.connect(AMQP_URL);
       connection.on('error', () => {});
@@ -103,10 +73,7 @@ async function rawRun(databaseUrl: string, messages: number): Promise<number> {
       await connection.close();
       return batch.length / seconds;
     });
-  } finally {
-    await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
-    await pool.end();
-  }
+  });
 }
 
 /** outbox → RabbitMQ messages/s (relay + rabbitmqSender, batch 500) beside a bare ConfirmChannel's rate. */
@@ -115,16 +82,10 @@ export async function bench(options: {
   databaseUrl: string;
   runs: number;
 }): Promise<{ broker: string; messages: number; outboxPerSec: number; rawPerSec: number }> {
-  const outbox: number[] = [];
-  const raw: number[] = [];
-  for (let run = 0; run < options.runs; run++) {
-    outbox.push(await outboxRun(options.databaseUrl, options.messages));
-    raw.push(await rawRun(options.databaseUrl, options.messages));
-  }
-  return {
-    broker: 'RabbitMQ (publisher confirms per 500, persistent, durable queue)',
-    messages: options.messages,
-    outboxPerSec: median(outbox),
-    rawPerSec: median(raw),
-  };
+  return brokerRow(
+    'RabbitMQ (publisher confirms per 500, persistent, durable queue)',
+    options,
+    () => outboxRun(options.databaseUrl, options.messages),
+    () => rawRun(options.databaseUrl, options.messages),
+  );
 }

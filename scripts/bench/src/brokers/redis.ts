@@ -1,20 +1,10 @@
 // outbox → Redis Streams against a bare ioredis client XADDing the same messages, both one
 // pipeline of 500 at a time, awaiting every reply.
-import { createRelay } from '@troutbox/core';
 import { redisEntryFields, redisSender } from '@troutbox/redis';
 import { Redis } from 'ioredis';
-import pg from 'pg';
-import { seed } from '../drain.js';
-import { median, until } from '../util.js';
+import { BATCH_SIZE, brokerRow, claimAll, drainThrough, withSeededOutbox } from '../broker-harness.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const BATCH_SIZE = 500;
-
-function newPool(databaseUrl: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
-  pool.on('error', () => {});
-  return pool;
-}
 
 /** A key namespace of its own for one run, deleted afterwards. */
 async function withNamespace<T>(fn: (ns: string) => Promise<T>): Promise<T> {
@@ -33,36 +23,19 @@ async function withNamespace<T>(fn: (ns: string) => Promise<T>): Promise<T> {
   }
 }
 
-async function outboxRun(databaseUrl: string, messages: number, dedupe: boolean): Promise<number> {
-  const pool = newPool(databaseUrl, 4);
-  const { schema, store } = await seed(pool, messages);
-  try {
+function outboxRun(databaseUrl: string, messages: number, dedupe: boolean): Promise<number> {
+  return withSeededOutbox(databaseUrl, messages, async (store) => {
     return await withNamespace(async (ns) => {
       const sender = redisSender({ url: REDIS_URL, streamPrefix: `${ns}:`, dedupePrefix: ns, dedupe });
-      const relay = createRelay({ store, sender, batchSize: BATCH_SIZE, pollIntervalMs: 20 });
-      let delivered = 0;
-      relay.on('batch', (b) => {
-        delivered += b.sent;
-      });
-      const started = performance.now();
-      await relay.start();
-      await until(() => delivered >= messages, 600_000, 2);
-      const seconds = (performance.now() - started) / 1000;
-      await relay.stop();
-      await sender.close();
-      return messages / seconds;
+      return drainThrough(store, sender, messages);
     });
-  } finally {
-    await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
-    await pool.end();
-  }
+  });
 }
 
-async function rawRun(databaseUrl: string, messages: number): Promise<number> {
-  const pool = newPool(databaseUrl, 2);
-  const { schema, store } = await seed(pool, messages);
-  try {
-    const batch = await store.db.transaction((tx) => store.claim(tx, messages));
+function rawRun(databaseUrl: string, messages: number): Promise<number> {
+  return withSeededOutbox(databaseUrl, messages, async (store) => {
+    // The same rows, read before the clock starts.
+    const batch = await claimAll(store, messages);
     return await withNamespace(async (ns) => {
       const redis = new Redis(REDIS_URL);
       const started = performance.now();
@@ -77,10 +50,7 @@ async function rawRun(databaseUrl: string, messages: number): Promise<number> {
       redis.disconnect();
       return batch.length / seconds;
     });
-  } finally {
-    await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
-    await pool.end();
-  }
+  });
 }
 
 /** outbox → Redis Streams messages/s (relay + redisSender with its dedupe script, batch 500) beside pipelined bare XADDs. */
@@ -89,16 +59,10 @@ export async function bench(options: {
   databaseUrl: string;
   runs: number;
 }): Promise<{ broker: string; messages: number; outboxPerSec: number; rawPerSec: number }> {
-  const outbox: number[] = [];
-  const raw: number[] = [];
-  for (let run = 0; run < options.runs; run++) {
-    outbox.push(await outboxRun(options.databaseUrl, options.messages, true));
-    raw.push(await rawRun(options.databaseUrl, options.messages));
-  }
-  return {
-    broker: 'Redis Streams (XADD pipelined per 500, dedupe script)',
-    messages: options.messages,
-    outboxPerSec: median(outbox),
-    rawPerSec: median(raw),
-  };
+  return brokerRow(
+    'Redis Streams (XADD pipelined per 500, dedupe script)',
+    options,
+    () => outboxRun(options.databaseUrl, options.messages, true),
+    () => rawRun(options.databaseUrl, options.messages),
+  );
 }
