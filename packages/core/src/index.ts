@@ -66,6 +66,7 @@ export {
   payloadText,
   type StoredMessage,
 } from './message.js';
+export { type OptionChecks, optionChecks } from './options.js';
 export { createOutbox, insertChunks, type Outbox, type OutboxOptions, writeMessages } from './outbox.js';
 export {
   type IntervalJob,

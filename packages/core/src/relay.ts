@@ -2,6 +2,7 @@ import type { Outcome } from './dialect/dialect.js';
 import { describeError, OutboxError } from './errors.js';
 import { type RelayEventMap, TypedEmitter } from './events.js';
 import type { OutboxMessage } from './message.js';
+import { optionChecks } from './options.js';
 import { type BackoffOptions, backoffDelay, resolveBackoff } from './retry.js';
 import type { Sender, SendResult } from './sender.js';
 import type { MessageStore } from './store.js';
@@ -61,13 +62,7 @@ export type ResolvedRelayOptions = Readonly<
   }
 >;
 
-function positiveInt(value: unknown, name: string, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new OutboxError('INVALID_OPTION', `${name} must be an integer ≥ ${min}, got ${String(value)}`);
-  }
-  return value;
-}
+const { positiveInt } = optionChecks();
 
 function resolveTelemetry(options: RelayOptions): RelayTelemetry {
   const t = options.telemetry;

@@ -12,6 +12,7 @@ import {
   isOutboxError,
   OutboxError,
   type OutboxMessage,
+  optionChecks,
   retry,
   type Sender,
   type SendResult,
@@ -98,23 +99,7 @@ interface ResolvedNatsSenderOptions {
   readonly classify: NatsSenderOptions['classify'];
 }
 
-function invalid(message: string): never {
-  throw new OutboxError('INVALID_OPTION', `natsSender: ${message}`);
-}
-
-function positiveInt(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    invalid(`${name} must be an integer ≥ 1, got ${String(value)}`);
-  }
-  return value;
-}
-
-function optionalString(value: unknown, name: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') invalid(`${name} must be a string, got ${typeof value}`);
-  return value;
-}
+const { invalid, positiveInt, optionalString } = optionChecks('natsSender');
 
 /** Apply defaults and check every option once. */
 function resolveOptions(options: NatsSenderOptions): ResolvedNatsSenderOptions {

@@ -3,6 +3,7 @@ import {
   failAll,
   OutboxError,
   type OutboxMessage,
+  optionChecks,
   retry,
   type Sender,
   type SendResult,
@@ -83,23 +84,7 @@ interface Resolved {
   readonly classify: RedisSenderOptions['classify'];
 }
 
-function invalid(message: string): never {
-  throw new OutboxError('INVALID_OPTION', `redisSender: ${message}`);
-}
-
-function positiveInt(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    invalid(`${name} must be an integer ≥ 1, got ${String(value)}`);
-  }
-  return value;
-}
-
-function optionalString(value: unknown, name: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') invalid(`${name} must be a string, got ${typeof value}`);
-  return value;
-}
+const { invalid, positiveInt, optionalString } = optionChecks('redisSender');
 
 function resolveOptions(options: RedisSenderOptions): Resolved {
   if (options === null || typeof options !== 'object') invalid('options must be an object');
