@@ -1,6 +1,6 @@
 import { createOutbox } from '@troutbox/core';
 import type { BenchTarget } from './databases.js';
-import { median, schemaName } from './util.js';
+import { interleaved, schemaName } from './util.js';
 
 export interface ProducerRow {
   variant: string;
@@ -24,7 +24,6 @@ export async function producerBench(
   const outbox = createOutbox({ dialect });
   const session = await pool.session();
   const outboxTable = dialect.tableName;
-  let nextId = 1;
   const order = async (id: number) => {
     const { sql, params } = target.insertOrder(orders, id);
     await session.query(sql, params);
@@ -55,26 +54,9 @@ export async function producerBench(
       await session.commit();
     },
   };
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-  // Warm up connections, plans and the JIT.
-  for (const run of Object.values(variants)) for (let i = 0; i < 300; i++) await run(nextId++);
-  // Variants take turns every 50 transactions, so a change in the machine's load (other
-  // processes, autovacuum, checkpoints) falls on all of them alike.
-  const chunk = 50;
-  for (let r = 0; r < options.runs; r++) {
-    const elapsed: Record<string, number> = Object.fromEntries(Object.keys(variants).map((k) => [k, 0]));
-    for (let done = 0; done < options.transactions; done += chunk) {
-      for (const [name, run] of Object.entries(variants)) {
-        const started = performance.now();
-        for (let i = 0; i < chunk; i++) await run(nextId++);
-        elapsed[name]! += performance.now() - started;
-      }
-    }
-    for (const name of Object.keys(variants))
-      samples[name]!.push(options.transactions / (elapsed[name]! / 1000));
-  }
+  const txPerSec = await interleaved(variants, options);
   session.release();
   await pool.end();
   await target.drop(namespace);
-  return Object.entries(samples).map(([variant, s]) => ({ variant, txPerSec: median(s) }));
+  return Object.entries(txPerSec).map(([variant, tps]) => ({ variant, txPerSec: tps }));
 }

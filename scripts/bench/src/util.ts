@@ -49,3 +49,32 @@ export function table(title: string, header: string[], rows: (string | number)[]
   const sep = `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [`\n### ${title}\n`, line(header), sep, ...cells.slice(1).map(line)].join('\n');
 }
+
+/**
+ * Median transactions/s of each variant over `runs` runs of `transactions` transactions. Each
+ * variant gets a fresh id per transaction; after a warm-up of connections, plans and the JIT,
+ * the variants take turns every 50 transactions, so a change in the machine's load falls on all.
+ */
+export async function interleaved<V extends string>(
+  variants: Record<V, (id: number) => Promise<unknown>>,
+  options: { transactions: number; runs: number },
+): Promise<Record<V, number>> {
+  const names = Object.keys(variants) as V[];
+  let nextId = 1;
+  for (const name of names) for (let i = 0; i < 300; i++) await variants[name](nextId++);
+  const samples = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<V, number[]>;
+  const chunk = 50;
+  for (let r = 0; r < options.runs; r++) {
+    const elapsed = Object.fromEntries(names.map((n) => [n, 0])) as Record<V, number>;
+    for (let done = 0; done < options.transactions; done += chunk) {
+      const n = Math.min(chunk, options.transactions - done);
+      for (const name of names) {
+        const started = performance.now();
+        for (let i = 0; i < n; i++) await variants[name](nextId++);
+        elapsed[name] += performance.now() - started;
+      }
+    }
+    for (const name of names) samples[name].push((options.transactions * 1000) / elapsed[name]);
+  }
+  return Object.fromEntries(names.map((n) => [n, median(samples[n])])) as Record<V, number>;
+}

@@ -11,21 +11,10 @@ import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import { bigint, integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import mysqlDriver from 'mysql2/promise';
 import pg from 'pg';
-import { median, schemaName } from '../util.js';
+import { type OrmOptions, type OrmRow, rowPerTarget } from '../orm-harness.js';
+import { interleaved, schemaName } from '../util.js';
 
 const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-
-interface Options {
-  databaseUrl: string;
-  transactions: number;
-  runs: number;
-}
-
-interface OrmRow {
-  orm: string;
-  withOutboxTxPerSec: number;
-  withOrmInsertTxPerSec: number;
-}
 
 /** One database: its drizzle instance on one connection, the bench's tables, and the two variants. */
 interface Setup {
@@ -119,35 +108,16 @@ function mysqlSetup(): Setup {
   };
 }
 
-async function run(setup: Setup, options: Options): Promise<OrmRow> {
+async function run(setup: Setup, options: OrmOptions): Promise<OrmRow> {
   const { db, variants } = setup;
   try {
     await setup.dialect.migrate(drizzleExecutor(db as never));
     await db.execute(sql.raw(setup.createOrders));
-    let nextId = 1;
-    type Variant = keyof typeof variants;
-    const names = Object.keys(variants) as Variant[];
-    // Warm up the connection, plans and the JIT.
-    for (const name of names) for (let i = 0; i < 300; i++) await variants[name](nextId++);
-    const samples: Record<Variant, number[]> = { addMessage: [], insert: [] };
-    // Variants take turns every 50 transactions, so a change in the machine's load falls on both.
-    const chunk = 50;
-    for (let r = 0; r < options.runs; r++) {
-      const elapsed: Record<Variant, number> = { addMessage: 0, insert: 0 };
-      for (let done = 0; done < options.transactions; done += chunk) {
-        const n = Math.min(chunk, options.transactions - done);
-        for (const name of names) {
-          const started = performance.now();
-          for (let i = 0; i < n; i++) await variants[name](nextId++);
-          elapsed[name] += performance.now() - started;
-        }
-      }
-      for (const name of names) samples[name].push((options.transactions * 1000) / elapsed[name]);
-    }
+    const txPerSec = await interleaved(variants, options);
     return {
       orm: setup.label,
-      withOutboxTxPerSec: median(samples.addMessage),
-      withOrmInsertTxPerSec: median(samples.insert),
+      withOutboxTxPerSec: txPerSec.addMessage,
+      withOrmInsertTxPerSec: txPerSec.insert,
     };
   } finally {
     await db.execute(sql.raw(setup.drop));
@@ -155,20 +125,11 @@ async function run(setup: Setup, options: Options): Promise<OrmRow> {
   }
 }
 
-export async function bench(options: Options): Promise<OrmRow[]> {
-  const rows: OrmRow[] = [];
-  for (const setup of [() => postgresSetup(options.databaseUrl), mysqlSetup]) {
-    const s = setup();
-    try {
-      rows.push(await run(s, options));
-    } catch (error) {
-      // One database failing still reports the other's row.
-      rows.push({
-        orm: `${s.label} (failed: ${(error as Error).message})`,
-        withOutboxTxPerSec: NaN,
-        withOrmInsertTxPerSec: NaN,
-      });
-    }
-  }
-  return rows;
+export function bench(options: OrmOptions): Promise<OrmRow[]> {
+  // Pools connect lazily, so making both setups first opens nothing until each one runs.
+  return rowPerTarget(
+    [postgresSetup(options.databaseUrl), mysqlSetup()],
+    (setup) => setup.label,
+    (setup) => run(setup, options),
+  );
 }

@@ -17,7 +17,8 @@ import { Migrator } from 'kysely/migration';
 import { createPool } from 'mysql2';
 import pg from 'pg';
 import { mysqlUrl } from '../databases.js';
-import { median, schemaName } from '../util.js';
+import { type OrmOptions, type OrmRow, rowPerTarget } from '../orm-harness.js';
+import { interleaved, schemaName } from '../util.js';
 
 interface Database {
   orders: { id: number; customer: string; total: number };
@@ -30,18 +31,6 @@ interface Database {
     available_at: Generated<Date>;
     created_at: Generated<Date>;
   };
-}
-
-interface OrmRow {
-  orm: string;
-  withOutboxTxPerSec: number;
-  withOrmInsertTxPerSec: number;
-}
-
-interface Options {
-  databaseUrl: string;
-  transactions: number;
-  runs: number;
 }
 
 /** What differs between the databases; the benchmark itself is written once. */
@@ -88,24 +77,15 @@ function targets(databaseUrl: string): Target[] {
 }
 
 /** One row per database: PostgreSQL (`databaseUrl`) and MariaDB/MySQL (`MYSQL_URL`). */
-export async function bench(options: Options): Promise<OrmRow[]> {
-  const rows: OrmRow[] = [];
-  for (const target of targets(options.databaseUrl)) {
-    try {
-      rows.push(await benchOn(target, options));
-    } catch (error) {
-      // One database being down does not lose the other's row.
-      rows.push({
-        orm: `kysely on ${target.label} (failed: ${(error as Error).message})`,
-        withOutboxTxPerSec: Number.NaN,
-        withOrmInsertTxPerSec: Number.NaN,
-      });
-    }
-  }
-  return rows;
+export function bench(options: OrmOptions): Promise<OrmRow[]> {
+  return rowPerTarget(
+    targets(options.databaseUrl),
+    (target) => `kysely on ${target.label}`,
+    (target) => benchOn(target, options),
+  );
 }
 
-async function benchOn(target: Target, options: Options): Promise<OrmRow> {
+async function benchOn(target: Target, options: OrmOptions): Promise<OrmRow> {
   // A schema on PostgreSQL, a database on MySQL: the bench's tables and both migration histories.
   const ns = schemaName('kysely');
   // One connection: both variants run on the same backend, as one application request would.
@@ -129,7 +109,6 @@ async function benchOn(target: Target, options: Options): Promise<OrmRow> {
     const { rows } = await target.versionSql.execute(root);
     const version = String(rows[0]?.v ?? '').split(' ')[0];
     const outbox = kyselyOutbox({ dialect: target.outbox, schema: ns });
-    let nextId = 1;
 
     const variants = {
       addMessage: (id: number) =>
@@ -163,29 +142,11 @@ async function benchOn(target: Target, options: Options): Promise<OrmRow> {
             .execute();
         }),
     };
-    type Variant = keyof typeof variants;
-    const names = Object.keys(variants) as Variant[];
-    // Warm up the connection, plans and the JIT.
-    for (const name of names) for (let i = 0; i < 300; i++) await variants[name](nextId++);
-    const samples: Record<Variant, number[]> = { addMessage: [], insertInto: [] };
-    // Variants take turns every 50 transactions, so a change in the machine's load falls on both.
-    const chunk = 50;
-    for (let r = 0; r < options.runs; r++) {
-      const elapsed: Record<Variant, number> = { addMessage: 0, insertInto: 0 };
-      for (let done = 0; done < options.transactions; done += chunk) {
-        const n = Math.min(chunk, options.transactions - done);
-        for (const name of names) {
-          const started = performance.now();
-          for (let i = 0; i < n; i++) await variants[name](nextId++);
-          elapsed[name] += performance.now() - started;
-        }
-      }
-      for (const name of names) samples[name].push((options.transactions * 1000) / elapsed[name]);
-    }
+    const txPerSec = await interleaved(variants, options);
     return {
       orm: `kysely 0.29 on ${target.label} ${version} (addMessage vs insertInto)`,
-      withOutboxTxPerSec: median(samples.addMessage),
-      withOrmInsertTxPerSec: median(samples.insertInto),
+      withOutboxTxPerSec: txPerSec.addMessage,
+      withOrmInsertTxPerSec: txPerSec.insertInto,
     };
   } finally {
     await target.drop(root, ns).finally(() => root.destroy());

@@ -18,22 +18,11 @@ import {
 } from '@troutbox/prisma';
 import mysqlDriver from 'mysql2/promise';
 import pg from 'pg';
-import { median, schemaName } from '../util.js';
+import { type OrmOptions, type OrmRow, rowPerTarget } from '../orm-harness.js';
+import { interleaved, schemaName } from '../util.js';
 
 const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const generated = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'generated');
-
-interface OrmRow {
-  orm: string;
-  withOutboxTxPerSec: number;
-  withOrmInsertTxPerSec: number;
-}
-
-interface Options {
-  databaseUrl: string;
-  transactions: number;
-  runs: number;
-}
 
 /** A database to run on: its Prisma schema, its namespace (schema or database), its client. */
 interface Target {
@@ -247,24 +236,15 @@ async function loadClient(target: Target): Promise<any> {
 }
 
 /** One row per database: PostgreSQL (`databaseUrl`) and MariaDB/MySQL (`MYSQL_URL`). */
-export async function bench(options: Options): Promise<OrmRow[]> {
-  const rows: OrmRow[] = [];
-  for (const target of targets(options.databaseUrl)) {
-    try {
-      rows.push(await benchOn(target, options));
-    } catch (error) {
-      // One database being down does not lose the other's row.
-      rows.push({
-        orm: `prisma on ${target.label} (failed: ${(error as Error).message})`,
-        withOutboxTxPerSec: Number.NaN,
-        withOrmInsertTxPerSec: Number.NaN,
-      });
-    }
-  }
-  return rows;
+export function bench(options: OrmOptions): Promise<OrmRow[]> {
+  return rowPerTarget(
+    targets(options.databaseUrl),
+    (target) => `prisma on ${target.label}`,
+    (target) => benchOn(target, options),
+  );
 }
 
-async function benchOn(target: Target, options: Options): Promise<OrmRow> {
+async function benchOn(target: Target, options: OrmOptions): Promise<OrmRow> {
   const PrismaClient = await loadClient(target);
   const ns = schemaName('prisma');
   const drop = await target.create(ns);
@@ -272,7 +252,6 @@ async function benchOn(target: Target, options: Options): Promise<OrmRow> {
   const { base, where } = await target.client(PrismaClient, ns);
   const prisma = base.$extends(outbox(where));
   try {
-    let nextId = 1;
     const variants = {
       $outbox: (id: number) =>
         prisma.$transaction(async (tx: any) => {
@@ -289,30 +268,12 @@ async function benchOn(target: Target, options: Options): Promise<OrmRow> {
           await tx.outboxCopy.create({ data: target.copyRow(id), select: { id: true } });
         }),
     };
-    type Variant = keyof typeof variants;
-    const names = Object.keys(variants) as Variant[];
-    // Warm up the connection, the query compiler's caches and the JIT.
-    for (const name of names) for (let i = 0; i < 300; i++) await variants[name](nextId++);
-    const samples: Record<Variant, number[]> = { $outbox: [], create: [] };
-    // Variants take turns every 50 transactions, so a change in the machine's load falls on both.
-    const chunk = 50;
-    for (let r = 0; r < options.runs; r++) {
-      const elapsed: Record<Variant, number> = { $outbox: 0, create: 0 };
-      for (let done = 0; done < options.transactions; done += chunk) {
-        const n = Math.min(chunk, options.transactions - done);
-        for (const name of names) {
-          const started = performance.now();
-          for (let i = 0; i < n; i++) await variants[name](nextId++);
-          elapsed[name] += performance.now() - started;
-        }
-      }
-      for (const name of names) samples[name].push((options.transactions * 1000) / elapsed[name]);
-    }
+    const txPerSec = await interleaved(variants, options);
     const adapter = target.name === 'postgres' ? 'adapter-pg' : 'adapter-mariadb';
     return {
       orm: `prisma 7 + ${adapter} on ${target.label} ${await target.version()} (tx.$outbox vs model.create)`,
-      withOutboxTxPerSec: median(samples.$outbox),
-      withOrmInsertTxPerSec: median(samples.create),
+      withOutboxTxPerSec: txPerSec.$outbox,
+      withOrmInsertTxPerSec: txPerSec.create,
     };
   } finally {
     await base.$disconnect();

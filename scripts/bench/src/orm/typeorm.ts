@@ -11,7 +11,8 @@ import {
   typeormExecutor,
 } from '@troutbox/typeorm';
 import { DataSource, type DataSourceOptions, EntitySchema } from 'typeorm';
-import { median, schemaName } from '../util.js';
+import { type OrmOptions, type OrmRow, rowPerTarget } from '../orm-harness.js';
+import { interleaved, schemaName } from '../util.js';
 
 const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -19,18 +20,6 @@ interface BenchOrder {
   id: number;
   customer: string;
   total: number;
-}
-
-interface OrmRow {
-  orm: string;
-  withOutboxTxPerSec: number;
-  withOrmInsertTxPerSec: number;
-}
-
-interface Options {
-  databaseUrl: string;
-  transactions: number;
-  runs: number;
 }
 
 /** A database to run on: the data source's type, its options in a namespace, and how to make and drop that. */
@@ -81,24 +70,15 @@ function targets(databaseUrl: string): Target[] {
 }
 
 /** One row per database: PostgreSQL (`databaseUrl`) and MariaDB/MySQL (`MYSQL_URL`). */
-export async function bench(options: Options): Promise<OrmRow[]> {
-  const rows: OrmRow[] = [];
-  for (const target of targets(options.databaseUrl)) {
-    try {
-      rows.push(await benchOn(target, options));
-    } catch (error) {
-      // One database being down does not lose the other's row.
-      rows.push({
-        orm: `typeorm on ${target.label} (failed: ${(error as Error).message})`,
-        withOutboxTxPerSec: Number.NaN,
-        withOrmInsertTxPerSec: Number.NaN,
-      });
-    }
-  }
-  return rows;
+export function bench(options: OrmOptions): Promise<OrmRow[]> {
+  return rowPerTarget(
+    targets(options.databaseUrl),
+    (target) => `typeorm on ${target.label}`,
+    (target) => benchOn(target, options),
+  );
 }
 
-async function benchOn(target: Target, options: Options): Promise<OrmRow> {
+async function benchOn(target: Target, options: OrmOptions): Promise<OrmRow> {
   const ns = schemaName('typeorm');
   const Order = new EntitySchema<BenchOrder>({
     name: 'BenchOrder',
@@ -137,7 +117,6 @@ async function benchOn(target: Target, options: Options): Promise<OrmRow> {
     await dialectFor(target.type, { ...target.where(ns), table: 'outbox_copy' }).migrate(
       typeormExecutor(dataSource),
     );
-    let nextId = 1;
 
     const variants = {
       addMessage: (id: number) =>
@@ -165,29 +144,11 @@ async function benchOn(target: Target, options: Options): Promise<OrmRow> {
           });
         }),
     };
-    type Variant = keyof typeof variants;
-    const names = Object.keys(variants) as Variant[];
-    // Warm up the connection, plans and the JIT.
-    for (const name of names) for (let i = 0; i < 300; i++) await variants[name](nextId++);
-    const samples: Record<Variant, number[]> = { addMessage: [], insert: [] };
-    // Variants take turns every 50 transactions, so a change in the machine's load falls on both.
-    const chunk = 50;
-    for (let r = 0; r < options.runs; r++) {
-      const elapsed: Record<Variant, number> = { addMessage: 0, insert: 0 };
-      for (let done = 0; done < options.transactions; done += chunk) {
-        const n = Math.min(chunk, options.transactions - done);
-        for (const name of names) {
-          const started = performance.now();
-          for (let i = 0; i < n; i++) await variants[name](nextId++);
-          elapsed[name] += performance.now() - started;
-        }
-      }
-      for (const name of names) samples[name].push((options.transactions * 1000) / elapsed[name]);
-    }
+    const txPerSec = await interleaved(variants, options);
     return {
       orm: `typeorm 1.1 on ${target.label} ${version} (addMessage vs manager.insert)`,
-      withOutboxTxPerSec: median(samples.addMessage),
-      withOrmInsertTxPerSec: median(samples.insert),
+      withOutboxTxPerSec: txPerSec.addMessage,
+      withOrmInsertTxPerSec: txPerSec.insert,
     };
   } finally {
     await dataSource.destroy();
