@@ -60,12 +60,9 @@ export function kyselyOutbox(options: KyselyOutboxOptions = {}): KyselyOutbox {
     async addMessage(db, messages) {
       checkKysely(db, 'addMessage');
       const encoded = outbox.encode(messages);
-      if (encoded.length > dialect.maxRowsPerInsert && !db.isTransaction) {
-        // More than one statement: keep the promise of one atomic write outside a transaction.
-        await db.transaction().execute((trx) => outbox.insertEncoded(kyselyExecutor(trx), encoded));
-      } else {
-        await outbox.insertEncoded(kyselyExecutor(db), encoded);
-      }
+      // On a plain Kysely the executor is transactional, so core gives a write of more than one
+      // statement a transaction of its own; on a transaction it writes in the caller's.
+      await outbox.insertEncoded(kyselyExecutor(db), encoded);
       return encoded.length;
     },
     store(db) {

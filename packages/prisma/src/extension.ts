@@ -1,6 +1,12 @@
 import type { Types } from '@prisma/client/runtime/client';
-import { createOutbox, type NewMessage, OutboxError } from '@troutbox/core';
-import { isPrismaRawClient, type PrismaClientLike, type PrismaRawClient, prismaRaw } from './executor.js';
+import { createOutbox, type NewMessage, OutboxError, type TransactionalExecutor } from '@troutbox/core';
+import {
+  isPrismaRawClient,
+  type PrismaClientLike,
+  type PrismaRawClient,
+  prismaExecutor,
+  prismaRaw,
+} from './executor.js';
 import { type PrismaOutboxTableOptions, resolveDialect } from './options.js';
 
 /** Options of {@link outbox}. */
@@ -70,6 +76,16 @@ export function outbox(options: PrismaOutboxOptions = {}): OutboxExtension {
   // This is also why the method is `tx.$outbox(…)` and not `tx.$outbox.add(…)`: a method of a
   // nested object gets that object as `this`, and the object is shared by every client, so it
   // could not know which transaction it was called in.
+  const baseExecutors = new WeakMap<PrismaClientLike, TransactionalExecutor>();
+  const baseExecutor = (client: PrismaClientLike) => {
+    let db = baseExecutors.get(client);
+    if (!db) {
+      db = prismaExecutor(client);
+      baseExecutors.set(client, db);
+    }
+    return db;
+  };
+
   async function $outbox(this: unknown, messages: NewMessage | readonly NewMessage[]): Promise<number> {
     if (!isPrismaRawClient(this)) {
       throw new OutboxError(
@@ -81,16 +97,14 @@ export function outbox(options: PrismaOutboxOptions = {}): OutboxExtension {
     const encoded = writer.encode(messages);
     const client = this as PrismaRawClient & { $transaction?: unknown };
     // A transaction client has no `$transaction`: the caller's transaction holds every statement.
-    // On the base client, a call larger than one INSERT (`maxRowsPerInsert` rows) gets a
-    // transaction of its own, so that it commits or fails as a whole like a single insert.
-    if (encoded.length > dialect.maxRowsPerInsert && typeof client.$transaction === 'function') {
-      await (client as PrismaClientLike).$transaction(
-        (tx: PrismaRawClient) => writer.insertEncoded(prismaRaw(tx), encoded),
-        { timeout: 60_000, maxWait: 10_000 },
-      );
-    } else {
-      await writer.insertEncoded(prismaRaw(client), encoded);
-    }
+    // The base client is given to core as a transactional executor, so a write of more than one
+    // statement (rows or bytes past one INSERT, or MySQL's key counters) gets a transaction of
+    // its own and commits or fails as a whole, like a single insert.
+    const db =
+      typeof client.$transaction === 'function'
+        ? prismaExecutor(client as PrismaClientLike)
+        : prismaRaw(client);
+    await writer.insertEncoded(db, encoded);
     return encoded.length;
   }
 
