@@ -102,7 +102,7 @@ export function outbox(options: PrismaOutboxOptions = {}): OutboxExtension {
     // its own and commits or fails as a whole, like a single insert.
     const db =
       typeof client.$transaction === 'function'
-        ? prismaExecutor(client as PrismaClientLike)
+        ? baseExecutor(client as PrismaClientLike)
         : prismaRaw(client);
     await writer.insertEncoded(db, encoded);
     return encoded.length;
