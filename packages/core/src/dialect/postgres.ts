@@ -272,6 +272,11 @@ WHERE o.id = u.id`;
   const markSentInRangeSql = `${markSentSql} AND created_at >= $2 AND created_at <= $3`;
   const completeInRangeSql = `${completeSql} AND o.created_at >= $5 AND o.created_at <= $6`;
 
+  // An ordered table's messages without a key get seq 0, which puts them in the unkeyed index
+  // the ordered claim reads (see orderingMigration); without ordering, seq stays NULL.
+  const seqColumn = ordering === 'key' ? ', seq' : '';
+  const seqZero = ordering === 'key' ? ', 0' : '';
+
   function insertSql(count: number, keyed: boolean, notify: boolean): string {
     const rows: string[] = [];
     const n = count * 6 + 1;
@@ -279,10 +284,10 @@ WHERE o.id = u.id`;
       for (let i = 0; i < count; i++) {
         const b = i * 6;
         rows.push(
-          `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, COALESCE($${b + 6}::timestamptz, now()))`,
+          `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, COALESCE($${b + 6}::timestamptz, now())${seqZero})`,
         );
       }
-      return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at) VALUES ${rows.join(', ')}`;
+      return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at${seqColumn}) VALUES ${rows.join(', ')}`;
     }
     if (!keyed) {
       // Still one INSERT statement: the notification rides along as a one-row join. It is
@@ -294,8 +299,8 @@ WHERE o.id = u.id`;
           `($${b + 1}::text, $${b + 2}::text, $${b + 3}::bytea, $${b + 4}::text, $${b + 5}::jsonb, $${b + 6}::timestamptz)`,
         );
       }
-      return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at)
-SELECT v.topic, v.key, v.payload, v.content_type, v.headers, COALESCE(v.available_at, now())
+      return `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at${seqColumn})
+SELECT v.topic, v.key, v.payload, v.content_type, v.headers, COALESCE(v.available_at, now())${seqZero}
 FROM (VALUES ${rows.join(', ')}) AS v (topic, key, payload, content_type, headers, available_at)
 CROSS JOIN (SELECT pg_notify($${n}, '')) AS wake`;
     }
@@ -323,7 +328,7 @@ r AS (
   FROM v
 )`;
     const insert = `INSERT INTO ${t} (topic, key, payload, content_type, headers, available_at, seq)
-SELECT r.topic, r.key, r.payload, r.content_type, r.headers, COALESCE(r.available_at, now()), k.seq - r.n + r.rank
+SELECT r.topic, r.key, r.payload, r.content_type, r.headers, COALESCE(r.available_at, now()), COALESCE(k.seq - r.n + r.rank, 0)
 FROM r LEFT JOIN k ON k.key = r.key
 ORDER BY r.ord`;
     return notify

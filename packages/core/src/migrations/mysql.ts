@@ -41,6 +41,9 @@ export const mysqlMigrationSources: readonly MigrationSource[] = [
     // NOT EXISTS, so the ALTER is chosen from information_schema and run as a prepared
     // statement: re-runnable like the rest, whichever tool applies it after whichever other.
     // `{{database}}` is the database as a string literal (validated), or DATABASE().
+    // The key index leads with status so that the ordered claim can walk the pending keys one
+    // probe a key (`key > ?` within status = 'pending'), and ends with available_at so that the
+    // pending messages without a key (key and seq NULL) form one range in due order.
     version: 2,
     name: 'key_ordering',
     up: [
@@ -50,7 +53,7 @@ export const mysqlMigrationSources: readonly MigrationSource[] = [
   PRIMARY KEY (\`key\`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
       `SET @troutbox_ddl = (SELECT IF(COUNT(*) = 0,
-  'ALTER TABLE {{table}} ADD COLUMN seq BIGINT NULL, ADD KEY \`{{name}}_key_seq_idx\` (\`key\`, status, seq)',
+  'ALTER TABLE {{table}} ADD COLUMN seq BIGINT NULL, ADD KEY \`{{name}}_key_seq_idx\` (status, \`key\`, seq, available_at)',
   'DO 0')
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {{database}} AND TABLE_NAME = '{{name}}' AND COLUMN_NAME = 'seq')`,
       'PREPARE troutbox_ddl FROM @troutbox_ddl',

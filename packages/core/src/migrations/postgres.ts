@@ -14,19 +14,26 @@ export interface MigrationSource {
  * Per-key ordering (`ordering: 'key'`): the producer bumps `<table>_keys.seq` for each key in the
  * statement that inserts the messages, and stores the value in `seq`. The key row stays locked
  * until the producer commits, so a key's seq values follow the commit order of its transactions.
- * The claim takes only a key's lowest pending seq (and a run after it); the partial index serves
- * that test. Rows written without ordering keep seq NULL and are claimed without it.
+ * An ordered producer writes `seq = 0` for a message without a key. Rows written without
+ * ordering keep seq NULL and cost nothing in either index below.
+ *
+ * `key_seq_idx` holds the keyed pending messages by (key, seq): the ordered claim walks it from
+ * key to key (one probe a key, starting where the relay's last walk ended) and reads each key's
+ * first pending message and the run after it. `unkeyed_idx` holds the unkeyed pending messages
+ * of an ordered table in due order, so that the claim finds them without walking keyed ones.
  */
 export const orderingMigration: MigrationSource = {
   version: 2,
   name: 'key_ordering',
   up: [
     'ALTER TABLE {{schema}}.{{table}} ADD COLUMN IF NOT EXISTS seq bigint',
-    `CREATE INDEX IF NOT EXISTS "{{name}}_key_seq_idx" ON {{schema}}.{{table}} (key, seq) WHERE status = 'pending' AND seq IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS "{{name}}_key_seq_idx" ON {{schema}}.{{table}} (key, seq) WHERE status = 'pending' AND seq > 0`,
+    `CREATE INDEX IF NOT EXISTS "{{name}}_unkeyed_idx" ON {{schema}}.{{table}} (available_at, id) WHERE status = 'pending' AND seq = 0`,
     `CREATE TABLE IF NOT EXISTS {{schema}}."{{name}}_keys" (key text PRIMARY KEY, seq bigint NOT NULL)`,
   ],
   down: [
     `DROP TABLE IF EXISTS {{schema}}."{{name}}_keys"`,
+    `DROP INDEX IF EXISTS {{schema}}."{{name}}_unkeyed_idx"`,
     `DROP INDEX IF EXISTS {{schema}}."{{name}}_key_seq_idx"`,
     'ALTER TABLE {{schema}}.{{table}} DROP COLUMN IF EXISTS seq',
   ],
