@@ -62,6 +62,7 @@ const cases: Case[] = [
       'outbox_messages_pending_idx',
       'outbox_messages_pkey',
       'outbox_messages_sent_idx',
+      'outbox_messages_unkeyed_idx',
     ],
     async open() {
       // drizzle's migrate() writes public.outbox_messages and its own `drizzle` schema, so this

@@ -106,8 +106,9 @@ function mysqlExtras(name: string) {
     // The claim query reads pending rows in due order along this one range.
     index(`${name}_claim_idx`).on(t.status, t.availableAt, t.id),
     index(`${name}_sent_idx`).on(t.status, t.sentAt),
-    // The ordered claim's test for a key's first pending message (core's migration 2).
-    index(`${name}_key_seq_idx`).on(t.key, t.status, t.seq),
+    // Core's migration 2, for the ordered claim: it walks the pending keys one probe a key, and
+    // the pending messages without a key (key and seq NULL) form one range in due order.
+    index(`${name}_key_seq_idx`).on(t.status, t.key, t.seq, t.availableAt),
   ];
 }
 

@@ -76,8 +76,11 @@ function extras(name: string) {
     index(`${name}_pending_idx`).on(t.availableAt, t.id).where(sql`status = 'pending'`),
     index(`${name}_dead_idx`).on(t.id).where(sql`status = 'dead'`),
     index(`${name}_sent_idx`).on(t.sentAt).where(sql`status = 'sent'`),
-    // The ordered claim's test for a key's first pending message (core's migration 2).
-    index(`${name}_key_seq_idx`).on(t.key, t.seq).where(sql`status = 'pending' AND seq IS NOT NULL`),
+    // Core's migration 2, for the ordered claim: it walks the keyed pending messages from key to
+    // key (each key's first pending seq and the run after it), and reads an ordered table's
+    // unkeyed pending messages (written with seq 0) in due order without walking keyed ones.
+    index(`${name}_key_seq_idx`).on(t.key, t.seq).where(sql`status = 'pending' AND seq > 0`),
+    index(`${name}_unkeyed_idx`).on(t.availableAt, t.id).where(sql`status = 'pending' AND seq = 0`),
   ];
 }
 
