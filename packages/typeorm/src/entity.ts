@@ -135,7 +135,8 @@ function postgresColumns(target: new () => OutboxMessageRow, table: string): voi
   Index(`${table}_pending_idx`, ['availableAt', 'id'], { where: `status = 'pending'` })(target);
   Index(`${table}_dead_idx`, ['id'], { where: `status = 'dead'` })(target);
   Index(`${table}_sent_idx`, ['sentAt'], { where: `status = 'sent'` })(target);
-  Index(`${table}_key_seq_idx`, ['key', 'seq'], { where: `status = 'pending' AND seq IS NOT NULL` })(target);
+  Index(`${table}_key_seq_idx`, ['key', 'seq'], { where: `status = 'pending' AND seq > 0` })(target);
+  Index(`${table}_unkeyed_idx`, ['availableAt', 'id'], { where: `status = 'pending' AND seq = 0` })(target);
 }
 
 // Headers are a JSON object in a LONGTEXT column (core writes them with JSON.stringify).
@@ -168,7 +169,7 @@ function mysqlColumns(target: new () => OutboxMessageRow, table: string): void {
   Check(`${table}_status_check`, `status IN ('pending', 'sent', 'dead')`)(target);
   Index(`${table}_claim_idx`, ['status', 'availableAt', 'id'])(target);
   Index(`${table}_sent_idx`, ['status', 'sentAt'])(target);
-  Index(`${table}_key_seq_idx`, ['key', 'status', 'seq'])(target);
+  Index(`${table}_key_seq_idx`, ['status', 'key', 'seq', 'availableAt'])(target);
 }
 
 /**

@@ -126,6 +126,7 @@ const postgresDatabase: TestDatabase = {
     `${table}_pending_idx`,
     `${table}_pkey`,
     `${table}_sent_idx`,
+    `${table}_unkeyed_idx`,
   ],
   async tableExists(dataSource, schema, table) {
     const [{ exists }] = await dataSource.query('SELECT to_regclass($1) IS NOT NULL AS exists', [
