@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS `outbox_messages_keys` (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 SET @troutbox_ddl = (SELECT IF(COUNT(*) = 0,
-  'ALTER TABLE `outbox_messages` ADD COLUMN seq BIGINT NULL, ADD KEY `outbox_messages_key_seq_idx` (`key`, status, seq)',
+  'ALTER TABLE `outbox_messages` ADD COLUMN seq BIGINT NULL, ADD KEY `outbox_messages_key_seq_idx` (status, `key`, seq, available_at)',
   'DO 0')
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'outbox_messages' AND COLUMN_NAME = 'seq');
 

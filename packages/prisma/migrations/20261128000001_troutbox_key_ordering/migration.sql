@@ -5,6 +5,8 @@
 
 ALTER TABLE "outbox_messages" ADD COLUMN IF NOT EXISTS seq bigint;
 
-CREATE INDEX IF NOT EXISTS "outbox_messages_key_seq_idx" ON "outbox_messages" (key, seq) WHERE status = 'pending' AND seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "outbox_messages_key_seq_idx" ON "outbox_messages" (key, seq) WHERE status = 'pending' AND seq > 0;
+
+CREATE INDEX IF NOT EXISTS "outbox_messages_unkeyed_idx" ON "outbox_messages" (available_at, id) WHERE status = 'pending' AND seq = 0;
 
 CREATE TABLE IF NOT EXISTS "outbox_messages_keys" (key text PRIMARY KEY, seq bigint NOT NULL);
