@@ -3,6 +3,7 @@ import type {
   Dialect,
   MessageFilter,
   MigrateResult,
+  OrderedClaimSteps,
   Ordering,
   OutboxStats,
   Outcome,
@@ -170,6 +171,9 @@ export function resolveLimits(limits: Partial<MessageLimits> = {}): Readonly<Mes
   return Object.freeze(l);
 }
 
+/** Statements one ordered claim may run to fill its batch (see `SqlMessageStore.claim`). */
+const ORDERED_CLAIM_ROUNDS = 4;
+
 /** Claimed rows that carry a key and a seq. */
 function orderedHeads(rows: readonly Record<string, unknown>[]): ClaimedHead[] {
   const heads: ClaimedHead[] = [];
@@ -271,7 +275,7 @@ function inKeyOrder(rows: Record<string, unknown>[]): Record<string, unknown>[] 
   });
 }
 
-/** Compare decimal seq texts numerically (they may exceed 2^53). */
+/** Compare decimal texts (seqs, ids) numerically (they may exceed 2^53). */
 function compareSeq(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
@@ -294,6 +298,8 @@ export class SqlMessageStore implements MessageStore {
   // createdAt of the messages claimed on each open transaction, so that their completion can
   // name the created_at range (see Dialect.complete). Keyed weakly by the transaction's executor.
   readonly #claimed = new WeakMap<Executor, Map<string, number>>();
+  // Where the next ordered claim's walk over the keys starts (the key the last one ended at).
+  #walkAfter: string | null = null;
 
   constructor(options: SqlMessageStoreOptions) {
     if (!options || typeof options.dialect?.insert !== 'function') {
@@ -358,9 +364,12 @@ export class SqlMessageStore implements MessageStore {
   async claim(tx: Executor, limit: number): Promise<OutboxMessage[]> {
     const setup = this.dialect.claimSetup;
     if (setup) await tx.query(setup.sql, setup.params);
-    const { sql, params } = this.dialect.claim(limit);
-    let { rows } = await tx.query<Record<string, unknown>>(sql, params);
-    if (this.dialect.ordering === 'key') rows = await this.#completeOrderedClaim(tx, rows, limit);
+    let rows: Record<string, unknown>[];
+    if (this.dialect.ordering === 'key') rows = await this.#orderedClaim(tx, limit);
+    else {
+      const { sql, params } = this.dialect.claim(limit);
+      ({ rows } = await tx.query<Record<string, unknown>>(sql, params));
+    }
     const messages = rows.map(this.dialect.toMessage);
     if (typeof tx === 'object' && tx !== null && messages.length > 0) {
       let claimed = this.#claimed.get(tx);
@@ -376,42 +385,76 @@ export class SqlMessageStore implements MessageStore {
   }
 
   /**
-   * The rest of an ordered claim where the dialect needs more statements (MySQL): drop heads
-   * that turn out not to be first in their key, then fill the batch with runs. Finally each
-   * key's messages are put in seq order.
+   * An ordered claim: walks the keys from where this store's last walk ended. When a walk stops
+   * early (it visited its share of keys, many of them held by other relays) with the batch not
+   * full, it goes on from there, up to {@link ORDERED_CLAIM_ROUNDS} statements in all, so that a
+   * relay among several still fills its batch instead of going idle.
    */
-  async #completeOrderedClaim(
+  async #orderedClaim(tx: Executor, limit: number): Promise<Record<string, unknown>[]> {
+    const taken: Record<string, unknown>[] = [];
+    const walkOf = this.dialect.claimedWalk;
+    for (let round = 0; round < ORDERED_CLAIM_ROUNDS && taken.length < limit; round++) {
+      const walk = { after: this.#walkAfter, exclude: taken.map((r) => String(r.id)) };
+      const { sql, params } = this.dialect.claim(limit - taken.length, walk);
+      const { rows } = await tx.query<Record<string, unknown>>(sql, params);
+      const walked = walkOf ? walkOf(rows, limit - taken.length, walk) : { rows, next: null, more: false };
+      this.#walkAfter = walked.next;
+      const mine = new Set(walk.exclude);
+      const fresh = walked.rows.filter((r) => !mine.has(String(r.id)));
+      const steps = this.dialect.orderedClaim;
+      taken.push(
+        ...(steps ? await this.#lockWalked(tx, steps, fresh, limit - taken.length) : unbrokenRuns(fresh)),
+      );
+      if (!walked.more) break;
+    }
+    // In id order, as an unordered claim returns them, then each key's messages in seq order.
+    taken.sort((a, b) => compareSeq(String(a.id), String(b.id)));
+    return inKeyOrder(taken);
+  }
+
+  /**
+   * The locking half of an ordered claim where the walk is a plain read (MySQL): lock the due
+   * heads and messages without a key, then each locked head's run — a fair share of what room
+   * is left, in place order, up to the key's first message that is not due — and keep each run
+   * up to its first message that could not be locked.
+   */
+  async #lockWalked(
     tx: Executor,
-    claimed: Record<string, unknown>[],
+    steps: OrderedClaimSteps,
+    walked: readonly Record<string, unknown>[],
     limit: number,
   ): Promise<Record<string, unknown>[]> {
-    let rows = claimed;
-    const steps = this.dialect.orderedClaim;
-    if (steps && rows.length > 0) {
-      // Candidates in due order: lock up to `limit` of them, kept in that order.
-      const ids = rows.map((r) => String(r.id));
-      const lock = steps.lockHeads(ids, limit);
-      const { rows: locked } = await tx.query<Record<string, unknown>>(lock.sql, lock.params);
-      const byId = new Map(locked.map((r) => [String(r.id), r]));
-      rows = ids
-        .flatMap((id) => {
-          const r = byId.get(id);
-          return r ? [r] : [];
-        })
-        .slice(0, limit);
-      const heads = orderedHeads(rows);
-      const budget = limit - rows.length;
-      if (budget > 0 && heads.length > 0) {
-        const runs = steps.runs(heads, Math.ceil(budget / heads.length), budget);
-        const { rows: candidates } = await tx.query<Record<string, unknown>>(runs.sql, runs.params);
-        if (candidates.length > 0) {
-          const lock = steps.lock(candidates.map((c) => String(c.id)));
-          const { rows: locked } = await tx.query<Record<string, unknown>>(lock.sql, lock.params);
-          rows = rows.concat(contiguousRuns(candidates, locked));
-        }
-      }
+    const due = (r: Record<string, unknown>) => Number(r.due) === 1 || r.due === true;
+    const candidates = walked.filter((r) => Number(r.rn) === 1 && due(r));
+    if (candidates.length === 0) return [];
+    const lock = steps.lockHeads(
+      candidates.map((r) => String(r.id)),
+      limit,
+    );
+    const { rows: locked } = await tx.query<Record<string, unknown>>(lock.sql, lock.params);
+    const heads = orderedHeads(locked);
+    const budget = limit - locked.length;
+    if (budget <= 0 || heads.length === 0) return locked;
+    // Each locked head's run, from the walk: its key's next entries, while due.
+    const share = Math.ceil(budget / heads.length);
+    const held = new Set(heads.map((h) => h.key));
+    const runs = new Map<string, Record<string, unknown>[]>();
+    const inPlaceOrder = walked.filter((r) => r.key != null).sort((a, b) => Number(a.rn) - Number(b.rn));
+    for (const r of inPlaceOrder) {
+      if (!held.has(String(r.key)) || Number(r.rn) < 2) continue;
+      const key = String(r.key);
+      const run = runs.get(key) ?? [];
+      if (run.length === 0) runs.set(key, run);
+      if (run.length < share && run.length === Number(r.rn) - 2 && due(r)) run.push(r);
     }
-    return inKeyOrder(unbrokenRuns(rows));
+    const chosen = [...runs.values()]
+      .flat()
+      .sort((a, b) => Number(a.rn) - Number(b.rn))
+      .slice(0, budget);
+    if (chosen.length === 0) return locked;
+    const lockRuns = steps.lock(chosen.map((c) => String(c.id)));
+    const { rows: lockedRuns } = await tx.query<Record<string, unknown>>(lockRuns.sql, lockRuns.params);
+    return locked.concat(contiguousRuns(chosen, lockedRuns));
   }
 
   async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {

@@ -32,23 +32,50 @@ export interface ClaimedHead {
 }
 
 /**
+ * Where an ordered claim's walk over the keys starts, and what the claim's transaction already
+ * holds (a second round of one claim must not return those again).
+ */
+export interface ClaimWalk {
+  /** The key after which the walk starts; `null` for the first key. */
+  readonly after: string | null;
+  /** Ids already claimed in this transaction. */
+  readonly exclude: readonly string[];
+}
+
+/**
+ * How many messages of one key an ordered claim of `limit` counts on when it decides how many
+ * keys to take (1 for batches up to 64, 8 for 500, at most 32). Taking each key a few messages
+ * deep instead of one leaves keys for other relays: with 1,000 keys and batches of 500, four
+ * relays taking one message a key would want 2,000 keys at once. The relay sends a key's run in
+ * waves (one message of each key per send call), so this is also the most send calls a batch
+ * of keyed messages usually needs.
+ */
+export function runDepth(limit: number): number {
+  return Math.min(32, Math.max(1, Math.ceil(limit / 64)));
+}
+
+/** What an ordered claim's walk found (see {@link Dialect.claimedWalk}). */
+export interface ClaimedWalk {
+  readonly rows: readonly Record<string, unknown>[];
+  readonly next: string | null;
+  readonly more: boolean;
+}
+
+/** How many keys (PostgreSQL) or index entries (MySQL) an ordered claim of `limit` may visit. */
+export function walkWidth(limit: number): number {
+  return limit * 4 + 64;
+}
+
+/**
  * The statements an ordered claim runs after `claim()` on a database whose claim cannot do it
  * all in one statement (MySQL, MariaDB). Both run on the claim's transaction.
  */
 export interface OrderedClaimSteps {
-  /** `claim(limit)` reads this many candidates per message of the batch (column `id`), without locking. */
-  readonly candidatesPerBatch: number;
   /**
    * Lock up to `limit` candidate heads by primary key (`FOR UPDATE SKIP LOCKED`, still pending
    * and due) and return them with `claim`'s columns and `seq`.
    */
   lockHeads(ids: readonly string[], limit: number): Statement;
-  /**
-   * The messages that follow each head in its key (a run): up to `perKey` per key and `budget`
-   * in all, stopping at a key's first message that is not due (columns `id`, `key`, `seq`),
-   * read without locking.
-   */
-  runs(heads: readonly ClaimedHead[], perKey: number, budget: number): Statement;
   /**
    * Lock the chosen run messages (`FOR UPDATE SKIP LOCKED`, still pending) and return them with
    * `claim`'s columns and `seq`. A key's run is kept up to its first message not returned.
@@ -149,14 +176,22 @@ export interface Dialect {
   insert(messages: readonly EncodedMessage[]): readonly Statement[];
   /**
    * Lock and return up to `limit` due messages. With ordering, only each key's first pending
-   * messages, with a `seq` column, each key's in seq order.
+   * messages, with a `seq` column, walking the keys from `walk.after`; the last row (`id` NULL)
+   * then reports where the walk ended (`walk_end`) and whether it stopped before running out of
+   * keys (`walk_more`).
    */
-  claim(limit: number): Statement;
+  claim(limit: number, walk?: ClaimWalk): Statement;
   /**
    * A statement to run in the claim's transaction before `claim` (planner settings local to
    * that transaction), where the claim needs one.
    */
   readonly claimSetup?: Statement;
+  /**
+   * With ordering: split `claim`'s result into its message rows (MySQL: candidates, still to be
+   * locked through `orderedClaim`), the key the next walk starts after (`null`: the first key),
+   * and whether this walk stopped before it ran out of keys (another round may find more).
+   */
+  claimedWalk?(rows: readonly Record<string, unknown>[], limit: number, walk: ClaimWalk): ClaimedWalk;
   /** Present where an ordered claim needs more statements (MySQL). */
   readonly orderedClaim?: OrderedClaimSteps;
   /**

@@ -3,15 +3,16 @@ import type { Executor, TransactionalExecutor } from '../executor.js';
 import { quoteMysql, validateIdentifier } from '../identifiers.js';
 import type { EncodedMessage, MessageStatus } from '../message.js';
 import { mysqlMigrationSources } from '../migrations/mysql.js';
-import type {
-  ClaimedHead,
-  Dialect,
-  MessageFilter,
-  MigrateResult,
-  Ordering,
-  Outcome,
-  Statement,
-  TableStatus,
+import {
+  type ClaimWalk,
+  type Dialect,
+  type MessageFilter,
+  type MigrateResult,
+  type Ordering,
+  type Outcome,
+  type Statement,
+  type TableStatus,
+  walkWidth,
 } from './dialect.js';
 import { advisoryLockKey, channelName, renderMigrations, resolveOrdering } from './postgres.js';
 import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
@@ -116,27 +117,55 @@ export function mysql(options: MysqlDialectOptions = {}): Dialect {
   const ordering = resolveOrdering(options.ordering);
   const channel = channelName(database ?? '', tableName);
 
-  // Ordered: a keyed message only when no message of its key with a lower seq is pending. On
-  // InnoDB this walk cannot take the locks itself: a locking read keeps every row it examined
-  // (the non-heads too) locked, and its SKIP LOCKED then waits on rows other relays are
-  // completing, which deadlocks. So the walk is a plain read of candidates (twice the batch, as
-  // heads in flight in other relays are among them), and `orderedClaim.lockHeads` then locks the
-  // chosen rows by primary key, skipping those held elsewhere. A head in a consistent snapshot
-  // stays the head while it is pending (a key's lower messages never become pending again,
-  // except a dead letter that is requeued).
-  const claimSql =
-    ordering === 'none'
-      ? `SELECT ${COLUMNS} FROM ${t} AS o
+  const claimSql = `SELECT ${COLUMNS} FROM ${t} AS o
 WHERE o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
 ORDER BY o.available_at, o.id
 LIMIT ?
-FOR UPDATE SKIP LOCKED`
-      : `SELECT CAST(o.id AS CHAR) AS id FROM ${t} AS o
-WHERE o.status = 'pending' AND o.available_at <= UTC_TIMESTAMP(6)
-  AND (o.seq IS NULL OR NOT EXISTS (
-    SELECT 1 FROM ${t} AS p WHERE p.\`key\` = o.\`key\` AND p.status = 'pending' AND p.seq < o.seq))
-ORDER BY o.available_at, o.id
-LIMIT ?`;
+FOR UPDATE SKIP LOCKED`;
+
+  // Ordered: on InnoDB the walk cannot take the locks itself (a locking read keeps every row it
+  // examined locked, the non-heads too, and its SKIP LOCKED then waits on rows other relays are
+  // completing, which deadlocks). So `walkSql` is a plain read of candidates, and
+  // `orderedClaim.lockHeads` then locks the chosen rows by primary key, skipping those held
+  // elsewhere. A head in a consistent read stays the head while it is pending (a key's lower
+  // messages never become pending again, except a dead letter that is requeued).
+  //
+  // The walk reads the key index (status, key, seq, available_at) in order from the key after
+  // the cursor: `width` entries, index only, so its cost is bounded however deep the backlog.
+  // Each key's first entry is its head (messages written without ordering, seq NULL, come
+  // first); the entries after it are its run, numbered by `rn` and kept up to a fair share of
+  // the batch among the keys read. The rows carry how many entries were read (`read_n`) and the
+  // last key (`last_key`): the next walk starts after it, or from the first key when the walk
+  // ran off the end. Messages without a key (key and seq NULL) are read in due order from the
+  // same index, as `rn` 1 with no key. (`ORDER BY key, seq` and no more: MariaDB sorts the whole
+  // range when the ORDER BY names the index's remaining columns too, before any ANALYZE.)
+  const walkSql = (
+    from: 'first' | 'after',
+  ) => `SELECT CAST(v.id AS CHAR) AS id, v.\`key\` AS \`key\`, CAST(v.seq AS CHAR) AS seq,
+  v.due, v.rn, v.read_n, v.last_key
+FROM (
+  SELECT w.*, SUM(w.rn = 1) OVER () AS keys_n, COUNT(*) OVER () AS read_n, MAX(w.\`key\`) OVER () AS last_key
+  FROM (
+    SELECT r.id, r.\`key\`, r.seq, r.available_at <= UTC_TIMESTAMP(6) AS due,
+      ROW_NUMBER() OVER (PARTITION BY r.\`key\` ORDER BY r.seq, r.available_at, r.id) AS rn
+    FROM (
+      SELECT z.id, z.\`key\`, z.seq, z.available_at FROM ${t} AS z
+      WHERE z.status = 'pending' AND ${from === 'after' ? 'z.`key` > ?' : 'z.`key` IS NOT NULL'}
+      ORDER BY z.\`key\`, z.seq
+      LIMIT ?
+    ) AS r
+  ) AS w
+) AS v
+WHERE v.rn <= CEIL(? / v.keys_n)
+UNION ALL
+SELECT CAST(u.id AS CHAR), NULL, NULL, 1, 1, NULL, NULL FROM (
+  SELECT o.id FROM ${t} AS o
+  WHERE o.status = 'pending' AND o.\`key\` IS NULL AND o.seq IS NULL AND o.available_at <= UTC_TIMESTAMP(6)
+  ORDER BY o.available_at, o.id
+  LIMIT ?
+) AS u`;
+  const walkFromFirst = walkSql('first');
+  const walkAfter = walkSql('after');
 
   const lockSql = (ids: readonly string[]) =>
     `SELECT ${COLUMNS}, CAST(o.seq AS CHAR) AS seq FROM ${t} AS o FORCE INDEX (PRIMARY)
@@ -144,36 +173,12 @@ WHERE o.id IN (${ids.map(() => '?').join(', ')}) AND o.status = 'pending' AND o.
 FOR UPDATE SKIP LOCKED`;
 
   const orderedClaim = {
-    candidatesPerBatch: 2,
     lockHeads(ids: readonly string[], limit: number): Statement {
       // Walked in primary-key order and stopped at the limit, so no more rows than the batch
       // are locked (a sort would lock every candidate first).
       return {
         sql: `${lockSql(ids).replace('FOR UPDATE SKIP LOCKED', 'ORDER BY o.id\nLIMIT ?\nFOR UPDATE SKIP LOCKED')}`,
         params: [...ids, limit],
-      };
-    },
-    runs(heads: readonly ClaimedHead[], perKey: number, budget: number): Statement {
-      // A key's pending seqs after its head are consecutive (a later one is sent only after the
-      // head), so the range head+1 … head+perKey reads at most perKey index entries per key.
-      // A plain read: under FOR UPDATE, InnoDB would lock (and wait on) every row it reads.
-      const params: unknown[] = [];
-      const rows = heads.map((h, i) => {
-        params.push(h.key, h.seq, i);
-        return i === 0 ? 'SELECT ? AS k, ? AS s, ? AS pos' : 'SELECT ?, ?, ?';
-      });
-      params.push(perKey, budget);
-      return {
-        sql: `SELECT CAST(x.id AS CHAR) AS id, x.\`key\` AS \`key\`, CAST(x.seq AS CHAR) AS seq FROM (
-  SELECT q.id, q.\`key\`, q.seq, h.pos, q.seq - h.s AS n,
-    MIN(IF(q.available_at <= UTC_TIMESTAMP(6), NULL, q.seq)) OVER (PARTITION BY q.\`key\`) AS stop
-  FROM (${rows.join(' UNION ALL ')}) AS h
-  JOIN ${t} AS q ON q.\`key\` = h.k AND q.status = 'pending' AND q.seq > h.s AND q.seq <= h.s + ?
-) AS x
-WHERE x.stop IS NULL OR x.seq < x.stop
-ORDER BY x.n, x.pos
-LIMIT ?`,
-        params,
       };
     },
     lock(ids: readonly string[]): Statement {
@@ -342,11 +347,28 @@ ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
       return [upsert, insert];
     },
 
-    claim(limit: number): Statement {
-      return {
-        sql: claimSql,
-        params: [ordering === 'key' ? limit * orderedClaim.candidatesPerBatch : limit],
-      };
+    claimedWalk(rows, limit, walk) {
+      // A walk that read all its entries stops at its last key; one that ran off the end starts
+      // the next from the first key, and has more to find if it did not start there.
+      let read = 0;
+      let last: string | null = null;
+      for (const r of rows) {
+        if (r.read_n == null) continue;
+        read = Number(r.read_n);
+        last = r.last_key == null ? null : String(r.last_key);
+        break;
+      }
+      return read >= walkWidth(limit)
+        ? { rows, next: last, more: true }
+        : { rows, next: null, more: walk.after !== null };
+    },
+
+    claim(limit: number, walk?: ClaimWalk): Statement {
+      if (ordering === 'none') return { sql: claimSql, params: [limit] };
+      const width = walkWidth(limit);
+      return walk?.after == null
+        ? { sql: walkFromFirst, params: [width, limit, limit] }
+        : { sql: walkAfter, params: [walk.after, width, limit, limit] };
     },
 
     complete(outcomes: readonly Outcome[]): Statement {

@@ -8,15 +8,18 @@ import {
   postgresPartitionedMigrationSources,
 } from '../migrations/postgres.js';
 import { type PartitionOptions, resolvePartitionOptions } from '../partitions.js';
-import type {
-  Dialect,
-  MessageFilter,
-  MigrateResult,
-  Migration,
-  Ordering,
-  Outcome,
-  Statement,
-  TableStatus,
+import {
+  type ClaimWalk,
+  type Dialect,
+  type MessageFilter,
+  type MigrateResult,
+  type Migration,
+  type Ordering,
+  type Outcome,
+  runDepth,
+  type Statement,
+  type TableStatus,
+  walkWidth,
 } from './dialect.js';
 import { partitionComment, postgresPartitions } from './postgres-partitions.js';
 import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
@@ -135,50 +138,98 @@ function checkVersion(value: unknown, what: string, min: number): void {
 }
 
 /**
- * The ordered claim, in one statement. `heads` walks the pending index in due order and keeps a
- * keyed message only when no message of its key with a lower seq is pending (one probe of the
- * key index per row; written as `seq IS NULL OR NOT EXISTS` so that it stays a per-row test and
- * the walk stops at the LIMIT, instead of an anti-join over every pending row). A head that
- * another relay holds is skipped, and the rest of its key with it. Within the same snapshot,
- * a key's messages that committed later are invisible, so no later message passes for a head.
- * The walk is not bounded: a key's first message may come after its later ones in due order
- * (a retry moves it), so a window of the first due rows could hold no head at all. The price:
- * a relay that finds every key held by others reads the whole backlog, a probe a row, to find
- * nothing — run no more ordered relays than there are keys to share.
+ * The ordered claim, in one statement. Parameters: `$1` the batch size, `$2` the key after which
+ * the walk starts (NULL: the first key), `$3` how many keys it may visit, `$4` ids this
+ * transaction has already claimed (a second round of the same claim must not take them again).
  *
- * Then, while the batch has room, each keyed head brings the messages that follow it in its key
- * (a run, a fair share each, up to its first message not due), so one hot key still moves a
- * batch at a time. Run rows are locked with SKIP LOCKED and come back with their head's id and
- * their place in the run (`run_n`, 1, 2…); the store keeps each run up to its first missing
- * place. Heads are returned from `heads` itself, as locked: selected again by id, a head that
- * was updated since the statement's snapshot (retried by another relay just before) would be
- * re-checked against that snapshot and silently dropped, leaving its run to go out first.
+ * `walk` visits the keys that have pending messages, in key order from `$2` round to where it
+ * started, one probe of the key index a key: the index's first entry after the previous key is
+ * the next key's first pending message, its head. It stops once the due heads' keys hold `$1`
+ * pending messages (counting at most `$5` a key) or after `$3` keys, so
+ * a relay that finds every key held by others pays for a bounded walk, not the whole backlog;
+ * relays start where their last walk ended, so they spread over the keys and every key's turn
+ * comes. Within the statement's snapshot a key's messages that committed later are invisible,
+ * so no later message passes for a head.
+ *
+ * `unkeyed` takes the due messages without a key (seq 0) in due order through their own index:
+ * all the batch if the walk found no due heads, else what their keys leave of it, and at least
+ * half. `heads` locks the due
+ * heads by id, skipping those another relay holds (and with them their keys); a head updated
+ * since the snapshot (sent or retried by another relay just before) is re-checked on its new
+ * version and dropped. Then, while the batch has room, each head brings the messages that follow
+ * it in its key (a run, a fair share each, up to its first message not due), so one hot key
+ * still moves a batch at a time. Run rows are locked with SKIP LOCKED and come back with their
+ * head's id and their place in the run (`run_n`, 1, 2…); the store keeps each run up to its
+ * first missing place. `legacy` takes messages written without ordering (seq NULL) when the batch
+ * still has room, from among the first `$1` due rows of the pending index only: with a deep
+ * backlog of keyed messages ahead of them they wait for it to shrink, and a walk never reads more
+ * than a batch of that index.
+ *
+ * The last row (id NULL) reports the walk: `walk_end`, the key the next walk starts after, and
+ * `walk_more`, whether it stopped before it ran out of keys.
  */
 function orderedClaimSql(t: string): string {
-  return `WITH heads AS MATERIALIZED (
-  SELECT o.id AS head_id, o.key AS head_key, o.seq AS head_seq, o.available_at AS head_at,
-    ${COLUMNS}, o.seq::text AS seq
+  const next = (after: string) => `SELECT k.key, k.seq, k.id, k.available_at FROM ${t} AS k
+      WHERE k.status = 'pending' AND k.seq > 0 AND k.key > ${after} ORDER BY k.key, k.seq LIMIT 1`;
+  const first = `SELECT k.key, k.seq, k.id, k.available_at FROM ${t} AS k
+      WHERE k.status = 'pending' AND k.seq > 0 AND k.key IS NOT NULL ORDER BY k.key, k.seq LIMIT 1`;
+  // Up to $5 pending messages of the key: what its head and run could bring to the batch.
+  const depth = (key: string) => `(SELECT count(*)::int FROM (SELECT 1 FROM ${t} AS d
+      WHERE d.key = ${key} AND d.status = 'pending' AND d.seq > 0 LIMIT $5) AS d)`;
+  const sql = `WITH RECURSIVE walk (key, seq, id, due, n, due_n, wrapped) AS (
+  SELECT s.key, s.seq, s.id, s.available_at <= now(), 1,
+    CASE WHEN s.available_at <= now() THEN ${depth('s.key')} ELSE 0 END, s.wrapped
+  FROM (
+    (SELECT f.*, false AS wrapped FROM (${next('$2::text')}) AS f)
+    UNION ALL
+    (SELECT f.*, true FROM (${first}) AS f)
+    LIMIT 1
+  ) AS s
+  UNION ALL
+  SELECT s.key, s.seq, s.id, s.available_at <= now(), w.n + 1,
+    w.due_n + CASE WHEN s.available_at <= now() THEN ${depth('s.key')} ELSE 0 END, s.wrapped
+  FROM walk AS w CROSS JOIN LATERAL (
+    (SELECT f.*, w.wrapped AS wrapped FROM (${next('w.key')}) AS f)
+    UNION ALL
+    (SELECT f.*, true FROM (${first}) AS f WHERE NOT w.wrapped)
+    LIMIT 1
+  ) AS s
+  WHERE w.n < $3 AND w.due_n < $1 AND (NOT s.wrapped OR $2::text IS NULL OR s.key <= $2::text)
+),
+walked AS MATERIALIZED (SELECT * FROM walk),
+candidates AS MATERIALIZED (
+  SELECT w.id, w.n FROM walked AS w WHERE w.due AND w.id <> ALL($4::bigint[])
+),
+unkeyed AS MATERIALIZED (
+  SELECT ${COLUMNS}, o.seq::text AS seq, o.available_at AS at
   FROM ${t} AS o
-  WHERE o.status = 'pending' AND o.available_at <= now()
-    AND (o.seq IS NULL OR NOT EXISTS (
-      SELECT 1 FROM ${t} AS p
-      WHERE p.key = o.key AND p.status = 'pending' AND p.seq IS NOT NULL AND p.seq < o.seq))
+  WHERE o.status = 'pending' AND o.seq = 0 AND o.available_at <= now() AND o.id <> ALL($4::bigint[])
   ORDER BY o.available_at, o.id
-  LIMIT $1
+  LIMIT (SELECT $1 - least(coalesce(max(w.due_n), 0), $1 / 2) FROM walked AS w)
+  FOR UPDATE OF o SKIP LOCKED
+),
+heads AS MATERIALIZED (
+  SELECT o.id AS head_id, o.key AS head_key, o.seq AS head_seq, c.n AS head_n,
+    ${COLUMNS}, o.seq::text AS seq
+  FROM candidates AS c JOIN ${t} AS o ON o.id = c.id
+  WHERE o.status = 'pending' AND o.seq > 0 AND o.available_at <= now()
+  ORDER BY c.n
+  LIMIT (SELECT $1 - count(*) FROM unkeyed)
   FOR UPDATE OF o SKIP LOCKED
 ),
 room AS (
-  SELECT $1 - count(*) AS budget, greatest(count(h.head_seq), 1) AS keyed FROM heads AS h
+  SELECT $1 - (SELECT count(*) FROM unkeyed) - count(*) AS budget, greatest(count(*), 1) AS keyed
+  FROM heads
 ),
 runs AS (
-  SELECT r.id, r.n, h.head_at, h.head_id
+  SELECT r.id, r.n, h.head_n, h.head_id
   FROM heads AS h CROSS JOIN room
   CROSS JOIN LATERAL (
     SELECT x.id, x.n FROM (
       SELECT q.id, row_number() OVER w AS n, bool_and(q.available_at <= now()) OVER w AS due
       FROM (
         SELECT q.id, q.seq, q.available_at FROM ${t} AS q
-        WHERE q.key = h.head_key AND q.status = 'pending' AND q.seq IS NOT NULL AND q.seq > h.head_seq
+        WHERE q.key = h.head_key AND q.status = 'pending' AND q.seq > 0 AND q.seq > h.head_seq
         ORDER BY q.seq
         LIMIT (room.budget + room.keyed - 1) / room.keyed
       ) AS q
@@ -186,24 +237,60 @@ runs AS (
     ) AS x
     WHERE x.due
   ) AS r
-  WHERE h.head_seq IS NOT NULL AND room.budget > 0
+  WHERE room.budget > 0
 ),
 chosen AS (
-  SELECT runs.id, runs.n, runs.head_at, runs.head_id FROM runs
-  ORDER BY runs.n, runs.head_at, runs.head_id
+  SELECT runs.id, runs.n, runs.head_n, runs.head_id FROM runs
+  ORDER BY runs.n, runs.head_n
   LIMIT (SELECT budget FROM room)
 ),
-locked AS (
-  SELECT ${COLUMNS}, o.seq::text AS seq, c.head_id::text AS run_head, c.n AS run_n, c.head_at, c.head_id
+locked AS MATERIALIZED (
+  SELECT ${COLUMNS}, o.seq::text AS seq, c.head_id::text AS run_head, c.n AS run_n, c.head_n
   FROM ${t} AS o JOIN chosen AS c ON c.id = o.id
-  WHERE o.status = 'pending'
+  WHERE o.status = 'pending' AND o.id <> ALL($4::bigint[])
+  FOR UPDATE OF o SKIP LOCKED
+),
+legacy AS MATERIALIZED (
+  SELECT ${COLUMNS}, NULL::text AS seq, o.available_at AS at
+  FROM ${t} AS o
+  WHERE o.status = 'pending' AND o.seq IS NULL AND o.id <> ALL($4::bigint[])
+    AND (o.available_at, o.id) <= (
+      SELECT b.available_at, b.id FROM (
+        SELECT p.available_at, p.id FROM ${t} AS p
+        WHERE p.status = 'pending' AND p.available_at <= now()
+        ORDER BY p.available_at, p.id
+        LIMIT $1
+      ) AS b
+      ORDER BY b.available_at DESC, b.id DESC
+      LIMIT 1)
+    AND (SELECT budget FROM room) > (SELECT count(*) FROM locked)
+  ORDER BY o.available_at, o.id
+  LIMIT (SELECT greatest(budget - (SELECT count(*) FROM locked), 0) FROM room)
   FOR UPDATE OF o SKIP LOCKED
 )
-SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, NULL AS run_head, 0::bigint AS run_n
-FROM (SELECT * FROM heads ORDER BY head_at, head_id) AS h
+SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq,
+  NULL AS run_head, 0::bigint AS run_n, NULL::text AS walk_end, NULL::boolean AS walk_more
+FROM (SELECT * FROM unkeyed ORDER BY at, id) AS u
 UNION ALL
-SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, run_head, run_n
-FROM (SELECT * FROM locked ORDER BY run_n, head_at, head_id) AS l`;
+SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, NULL, 0, NULL, NULL
+FROM (SELECT * FROM heads ORDER BY head_n) AS h
+UNION ALL
+SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, run_head, run_n, NULL, NULL
+FROM (SELECT * FROM locked ORDER BY run_n, head_n) AS l
+UNION ALL
+SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, NULL, 0, NULL, NULL
+FROM (SELECT * FROM legacy ORDER BY at) AS g
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,
+  CASE WHEN (SELECT count(*) FROM heads) > 0 AND (SELECT count(*) FROM heads) >= $1 - (SELECT count(*) FROM unkeyed)
+    THEN (SELECT head_key FROM heads ORDER BY head_n DESC LIMIT 1)
+    ELSE (SELECT w.key FROM walked AS w ORDER BY w.n DESC LIMIT 1) END,
+  (SELECT count(*) >= $3 OR coalesce(max(due_n), 0) >= $1 FROM walked)`;
+  // Typed once for every use: PostgreSQL infers a parameter's type from its first use.
+  return sql
+    .replace(/\$1(?![0-9:])/g, () => '$1::int')
+    .replace(/\$3(?![0-9:])/g, () => '$3::int')
+    .replace(/\$5(?![0-9:])/g, () => '$5::int');
 }
 
 /**
@@ -403,8 +490,26 @@ ORDER BY r.ord`;
       return [{ sql, params }];
     },
 
-    claim(limit: number): Statement {
-      return { sql: claimSql, params: [limit] };
+    claimedWalk(rows) {
+      const found: Record<string, unknown>[] = [];
+      let next: string | null = null;
+      let more = false;
+      for (const r of rows) {
+        if (r.id != null) found.push(r);
+        else {
+          next = r.walk_end == null ? null : String(r.walk_end);
+          more = r.walk_more === true || r.walk_more === 't';
+        }
+      }
+      return { rows: found, next, more };
+    },
+
+    claim(limit: number, walk?: ClaimWalk): Statement {
+      if (ordering === 'none') return { sql: claimSql, params: [limit] };
+      return {
+        sql: claimSql,
+        params: [limit, walk?.after ?? null, walkWidth(limit), walk?.exclude ?? [], runDepth(limit)],
+      };
     },
 
     // The ordered claim's per-row key probe makes the first-rows trick above look expensive to
