@@ -16,7 +16,6 @@ export {
 } from './adapters/pg.js';
 export { type PGliteLike, type PGliteQueryable, pglite } from './adapters/pglite.js';
 export type {
-  ClaimedHead,
   Dialect,
   DialectCapabilities,
   MessageFilter,
@@ -113,6 +112,7 @@ export {
   type DeadLetterSelector,
   type MessageCount,
   type MessageStore,
+  type PruneKeysOptions,
   type PruneOptions,
   resolveLimits,
   SqlMessageStore,

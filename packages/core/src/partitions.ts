@@ -373,11 +373,15 @@ export function startPartitionMaintenance(
 /** What {@link startPruning} needs of a store (a `SqlMessageStore`). */
 export interface PrunableStore {
   pruneSent(options: { olderThanMs: number; batchSize?: number; maxBatches?: number }): Promise<number>;
+  /** With it and `ordering: 'key'`, each run also prunes idle key counters. */
+  pruneKeys?(options: { batchSize?: number; maxBatches?: number }): Promise<number>;
+  readonly ordering?: 'none' | 'key';
 }
 
 /**
  * Retention for a plain table on an interval: every `intervalMs`, delete messages sent more
- * than `olderThanMs` ago, in statements of at most `batchSize` rows. Safe to run in several
+ * than `olderThanMs` ago, in statements of at most `batchSize` rows; on a table with
+ * `ordering: 'key'`, then the counters of keys with nothing left pending or dead (`pruneKeys`). Safe to run in several
  * processes at once (each statement skips rows another one has locked).
  *
  * @example
@@ -406,5 +410,19 @@ export function startPruning(
     ...(batchSize !== undefined ? { batchSize } : {}),
     ...(maxBatches !== undefined ? { maxBatches } : {}),
   };
-  return startIntervalJob(() => store.pruneSent(run), options, 'startPruning');
+  const pruneKeys = store.ordering === 'key' ? store.pruneKeys?.bind(store) : undefined;
+  return startIntervalJob(
+    async () => {
+      const sent = await store.pruneSent(run);
+      if (pruneKeys) {
+        await pruneKeys({
+          ...(batchSize !== undefined ? { batchSize } : {}),
+          ...(maxBatches !== undefined ? { maxBatches } : {}),
+        });
+      }
+      return sent;
+    },
+    options,
+    'startPruning',
+  );
 }

@@ -1,5 +1,4 @@
 import type {
-  ClaimedHead,
   Dialect,
   MessageFilter,
   MigrateResult,
@@ -56,6 +55,16 @@ export interface PruneOptions {
   /** Stop after this many statements (the next run carries on). @defaultValue no limit */
   readonly maxBatches?: number;
   /** Called after each statement with the running total. */
+  readonly onProgress?: (deleted: number) => void;
+}
+
+/** Options of `pruneKeys()`. */
+export interface PruneKeysOptions {
+  /** Key counters read (and at most deleted) per statement. @defaultValue 5000 */
+  readonly batchSize?: number;
+  /** Stop after this many batches (the next run starts again from the first key). @defaultValue no limit */
+  readonly maxBatches?: number;
+  /** Called after each delete with the running total. */
   readonly onProgress?: (deleted: number) => void;
 }
 
@@ -173,42 +182,6 @@ export function resolveLimits(limits: Partial<MessageLimits> = {}): Readonly<Mes
 
 /** Statements one ordered claim may run to fill its batch (see `SqlMessageStore.claim`). */
 const ORDERED_CLAIM_ROUNDS = 4;
-
-/** Claimed rows that carry a key and a seq. */
-function orderedHeads(rows: readonly Record<string, unknown>[]): ClaimedHead[] {
-  const heads: ClaimedHead[] = [];
-  for (const r of rows) {
-    if (r.key != null && r.seq != null)
-      heads.push({ id: String(r.id), key: String(r.key), seq: String(r.seq) });
-  }
-  return heads;
-}
-
-/**
- * Of the run `candidates` (each key's in seq order), the `locked` rows that form an unbroken
- * run from the head: a key's run stops at its first candidate that could not be locked.
- */
-function contiguousRuns(
-  candidates: readonly Record<string, unknown>[],
-  locked: readonly Record<string, unknown>[],
-): Record<string, unknown>[] {
-  const byId = new Map(locked.map((r) => [String(r.id), r]));
-  const ordered = [...candidates].sort(
-    (a, b) =>
-      (String(a.key) < String(b.key) ? -1 : String(a.key) > String(b.key) ? 1 : 0) ||
-      compareSeq(String(a.seq), String(b.seq)),
-  );
-  const broken = new Set<string>();
-  const kept: Record<string, unknown>[] = [];
-  for (const c of ordered) {
-    const key = String(c.key);
-    if (broken.has(key)) continue;
-    const row = byId.get(String(c.id));
-    if (row) kept.push(row);
-    else broken.add(key);
-  }
-  return kept;
-}
 
 /**
  * Rows of an ordered claim that mark runs (`run_head`, `run_n` = 1, 2… after their head): each
@@ -432,12 +405,13 @@ export class SqlMessageStore implements MessageStore {
       limit,
     );
     const { rows: locked } = await tx.query<Record<string, unknown>>(lock.sql, lock.params);
-    const heads = orderedHeads(locked);
+    // Every locked keyed head brings its run (a head written without ordering, seq NULL, too:
+    // the walk read its key's entries in delivery order, whatever their seq).
+    const held = new Set(locked.filter((r) => r.key != null).map((r) => String(r.key)));
     const budget = limit - locked.length;
-    if (budget <= 0 || heads.length === 0) return locked;
-    // Each locked head's run, from the walk: its key's next entries, while due.
-    const share = Math.ceil(budget / heads.length);
-    const held = new Set(heads.map((h) => h.key));
+    if (budget <= 0 || held.size === 0) return locked;
+    // Each head's run from the walk: its key's next entries (rn 2, 3…), while due.
+    const share = Math.ceil(budget / held.size);
     const runs = new Map<string, Record<string, unknown>[]>();
     const inPlaceOrder = walked.filter((r) => r.key != null).sort((a, b) => Number(a.rn) - Number(b.rn));
     for (const r of inPlaceOrder) {
@@ -454,7 +428,18 @@ export class SqlMessageStore implements MessageStore {
     if (chosen.length === 0) return locked;
     const lockRuns = steps.lock(chosen.map((c) => String(c.id)));
     const { rows: lockedRuns } = await tx.query<Record<string, unknown>>(lockRuns.sql, lockRuns.params);
-    return locked.concat(contiguousRuns(chosen, lockedRuns));
+    // Each run up to its first message that could not be locked.
+    const byId = new Map(lockedRuns.map((r) => [String(r.id), r]));
+    const broken = new Set<string>();
+    const kept: Record<string, unknown>[] = [];
+    for (const c of chosen) {
+      const key = String(c.key);
+      if (broken.has(key)) continue;
+      const row = byId.get(String(c.id));
+      if (row) kept.push(row);
+      else broken.add(key);
+    }
+    return locked.concat(kept);
   }
 
   async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {
@@ -745,6 +730,54 @@ export class SqlMessageStore implements MessageStore {
       return total;
     } catch (e) {
       wrapStoreError('pruneSent', e);
+    }
+  }
+
+  /**
+   * Delete the per-key counters of an ordered table (`<table>_keys`, one row per key ever
+   * written with `ordering: 'key'`) whose keys have no pending and no dead message: the table
+   * would otherwise grow by a row for every key ever used (an order id, say). A pruned key that
+   * comes back starts its counter again, which is safe because none of its messages is left
+   * to be ordered against. A counter a producer bumps meanwhile is kept. Runs in statements of
+   * `batchSize` counters, walking the keys once; returns how many were deleted.
+   * {@link startPruning} runs it after `pruneSent` on ordered tables.
+   *
+   * @example
+   * ```ts
+   * await store.pruneKeys({ batchSize: 5000 });
+   * ```
+   */
+  async pruneKeys(options: PruneKeysOptions = {}): Promise<number> {
+    if (typeof options !== 'object' || options === null)
+      throw new OutboxError('INVALID_OPTION', 'pruneKeys options must be an object');
+    const limit = positiveInt(options.batchSize ?? 5000, 'batchSize');
+    const maxBatches =
+      options.maxBatches === undefined
+        ? Number.POSITIVE_INFINITY
+        : positiveInt(options.maxBatches, 'maxBatches');
+    let after: string | null = null;
+    let total = 0;
+    try {
+      for (let batches = 0; batches < maxBatches; batches++) {
+        const scan = this.dialect.keyCounters(after, limit);
+        const { rows } = await this.db.query<{ key: unknown; seq: unknown; idle: unknown }>(
+          scan.sql,
+          scan.params,
+        );
+        const idle = rows
+          .filter((r) => r.idle === true || Number(r.idle) === 1 || r.idle === 't')
+          .map((r) => ({ key: String(r.key), seq: String(r.seq) }));
+        if (idle.length > 0) {
+          const del = this.dialect.deleteKeyCounters(idle);
+          total += (await this.db.query(del.sql, del.params)).rowCount;
+          options.onProgress?.(total);
+        }
+        if (rows.length < limit) break;
+        after = String(rows.at(-1)!.key);
+      }
+      return total;
+    } catch (e) {
+      wrapStoreError('pruneKeys', e);
     }
   }
 

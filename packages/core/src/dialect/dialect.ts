@@ -23,14 +23,6 @@ export interface DialectCapabilities {
 /** How the relay orders deliveries: `none` (any order, full parallelism) or `key` (per key, in commit order). */
 export type Ordering = 'none' | 'key';
 
-/** A claimed message's key and sequence number within its key, as an ordered claim returns them. */
-export interface ClaimedHead {
-  readonly id: string;
-  readonly key: string;
-  /** Decimal text of the message's `seq`. */
-  readonly seq: string;
-}
-
 /**
  * Where an ordered claim's walk over the keys starts, and what the claim's transaction already
  * holds (a second round of one claim must not return those again).
@@ -211,6 +203,17 @@ export interface Dialect {
   sentCounts(windowsMs: readonly number[]): Statement;
   /** Delete at most `limit` sent messages whose `sent_at` is before `sentBefore`. */
   pruneSent(filter: { sentBefore: Date; limit: number }): Statement;
+  /**
+   * Up to `limit` rows of `<table>_keys` after the key `after` (null: from the first), in key
+   * order, as columns `key`, `seq` and `idle` (true when the key has no pending and no dead
+   * message with a seq), read without locking.
+   */
+  keyCounters(after: string | null, limit: number): Statement;
+  /**
+   * Delete these key counters, each only if its seq is still the one given: a producer that
+   * bumped it since (or holds it, until its commit) keeps it.
+   */
+  deleteKeyCounters(counters: readonly { key: string; seq: string }[]): Statement;
   /** The database's clock (column `now`). */
   now(): Statement;
   /** Whether the table exists, is partitioned, and its migration version. */

@@ -138,13 +138,16 @@ FOR UPDATE SKIP LOCKED`;
   // last key (`last_key`): the next walk starts after it, or from the first key when the walk
   // ran off the end. Messages without a key (key and seq NULL) are read in due order from the
   // same index, as `rn` 1 with no key. (`ORDER BY key, seq` and no more: MariaDB sorts the whole
-  // range when the ORDER BY names the index's remaining columns too, before any ANALYZE.)
+  // range when the ORDER BY names the index's remaining columns too, before any ANALYZE. And
+  // FIRST_VALUE over a descending order for the last key: MariaDB computes MAX() OVER () anew
+  // for every row, 0.5 s for a walk of 2,000 entries.)
   const walkSql = (
     from: 'first' | 'after',
   ) => `SELECT CAST(v.id AS CHAR) AS id, v.\`key\` AS \`key\`, CAST(v.seq AS CHAR) AS seq,
   v.due, v.rn, v.read_n, v.last_key
 FROM (
-  SELECT w.*, SUM(w.rn = 1) OVER () AS keys_n, COUNT(*) OVER () AS read_n, MAX(w.\`key\`) OVER () AS last_key
+  SELECT w.*, SUM(w.rn = 1) OVER () AS keys_n, COUNT(*) OVER () AS read_n,
+    FIRST_VALUE(w.\`key\`) OVER (ORDER BY w.\`key\` DESC) AS last_key
   FROM (
     SELECT r.id, r.\`key\`, r.seq, r.available_at <= UTC_TIMESTAMP(6) AS due,
       ROW_NUMBER() OVER (PARTITION BY r.\`key\` ORDER BY r.seq, r.available_at, r.id) AS rn
@@ -517,6 +520,29 @@ ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
       return {
         sql: `DELETE FROM ${t} WHERE status = 'sent' AND sent_at < ? ORDER BY sent_at LIMIT ?`,
         params: [mysqlDateTime(sentBefore), limit],
+      };
+    },
+
+    keyCounters(after, limit): Statement {
+      const idle = `NOT EXISTS (SELECT 1 FROM ${t} AS m WHERE m.status = 'pending' AND m.\`key\` = c.\`key\` AND m.seq > 0)
+  AND NOT EXISTS (SELECT 1 FROM ${t} AS m WHERE m.status = 'dead' AND m.\`key\` = c.\`key\` AND m.seq > 0)`;
+      return after === null
+        ? {
+            sql: `SELECT c.\`key\`, CAST(c.seq AS CHAR) AS seq, ${idle} AS idle FROM ${keysTable} AS c ORDER BY c.\`key\` LIMIT ?`,
+            params: [limit],
+          }
+        : {
+            sql: `SELECT c.\`key\`, CAST(c.seq AS CHAR) AS seq, ${idle} AS idle FROM ${keysTable} AS c WHERE c.\`key\` > ? ORDER BY c.\`key\` LIMIT ?`,
+            params: [after, limit],
+          };
+    },
+
+    deleteKeyCounters(counters): Statement {
+      // The DELETE reads each counter's latest committed version (waiting for a producer that
+      // holds it): one bumped since it was read no longer matches its seq.
+      return {
+        sql: `DELETE FROM ${keysTable} WHERE (\`key\`, seq) IN (${counters.map(() => '(?, ?)').join(', ')})`,
+        params: counters.flatMap((c) => [c.key, c.seq]),
       };
     },
 

@@ -625,6 +625,31 @@ FROM ${t} WHERE status = 'sent' AND sent_at > now() - $1 * interval '1 milliseco
       };
     },
 
+    keyCounters(after, limit): Statement {
+      // Pending keyed messages by probe of the key index; dead ones by one hashed pass over the
+      // dead letters (they have no key index), not a scan per key.
+      return {
+        sql: `SELECT c.key, c.seq::text AS seq,
+  NOT EXISTS (SELECT 1 FROM ${t} AS m WHERE m.key = c.key AND m.status = 'pending' AND m.seq > 0)
+  AND c.key NOT IN (SELECT d.key FROM ${t} AS d WHERE d.status = 'dead' AND d.key IS NOT NULL AND d.seq > 0) AS idle
+FROM ${keysTable} AS c
+WHERE ($1::text IS NULL OR c.key > $1::text)
+ORDER BY c.key
+LIMIT $2`,
+        params: [after, limit],
+      };
+    },
+
+    deleteKeyCounters(counters): Statement {
+      // A counter bumped since it was read fails the seq test on its new version (a producer
+      // still holding it makes this wait for its commit, then fails it the same way).
+      return {
+        sql: `DELETE FROM ${keysTable} AS k USING unnest($1::text[], $2::bigint[]) AS u (key, seq)
+WHERE k.key = u.key AND k.seq = u.seq`,
+        params: [counters.map((c) => c.key), counters.map((c) => c.seq)],
+      };
+    },
+
     now(): Statement {
       return { sql: 'SELECT now() AS now', params: [] };
     },
