@@ -4,7 +4,21 @@
  * `?` for MySQL); adapters pass SQL text and values through untouched.
  */
 export interface Executor {
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  query<Row = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<Row>>;
+}
+
+/** Hints for one statement; an executor may ignore them. */
+export interface QueryOptions {
+  /**
+   * A name for a statement troutbox runs again and again with the same text (the relay's
+   * claim). An executor that can (node-postgres, unless created with `prepare: false`) prepares
+   * it once per connection under this name and reuses its plan.
+   */
+  readonly name?: string;
 }
 
 /** Rows of a statement, and the number of rows it changed where the driver tells. */

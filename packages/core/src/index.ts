@@ -7,6 +7,7 @@ export {
 } from './adapters/mysql2.js';
 export {
   type PgClientLike,
+  type PgExecutorOptions,
   type PgListenClientLike,
   type PgPoolClientLike,
   type PgPoolExecutorOptions,
@@ -45,6 +46,7 @@ export {
   type IsolationLevel,
   isTransactional,
   type NotificationSubscription,
+  type QueryOptions,
   type QueryResult,
   type TransactionalExecutor,
   type TransactionOptions,

@@ -340,8 +340,8 @@ export class SqlMessageStore implements MessageStore {
     let rows: Record<string, unknown>[];
     if (this.dialect.ordering === 'key') rows = await this.#orderedClaim(tx, limit);
     else {
-      const { sql, params } = this.dialect.claim(limit);
-      ({ rows } = await tx.query<Record<string, unknown>>(sql, params));
+      const { sql, params, name } = this.dialect.claim(limit);
+      ({ rows } = await tx.query<Record<string, unknown>>(sql, params, name ? { name } : undefined));
     }
     const messages = rows.map(this.dialect.toMessage);
     if (typeof tx === 'object' && tx !== null && messages.length > 0) {
@@ -368,8 +368,8 @@ export class SqlMessageStore implements MessageStore {
     const walkOf = this.dialect.claimedWalk;
     for (let round = 0; round < ORDERED_CLAIM_ROUNDS && taken.length < limit; round++) {
       const walk = { after: this.#walkAfter, exclude: taken.map((r) => String(r.id)) };
-      const { sql, params } = this.dialect.claim(limit - taken.length, walk);
-      const { rows } = await tx.query<Record<string, unknown>>(sql, params);
+      const { sql, params, name } = this.dialect.claim(limit - taken.length, walk);
+      const { rows } = await tx.query<Record<string, unknown>>(sql, params, name ? { name } : undefined);
       const walked = walkOf ? walkOf(rows, limit - taken.length, walk) : { rows, next: null, more: false };
       this.#walkAfter = walked.next;
       const mine = new Set(walk.exclude);

@@ -3,6 +3,7 @@ import type {
   Executor,
   IsolationLevel,
   NotificationSubscription,
+  QueryOptions,
   QueryResult,
   TransactionalExecutor,
   TransactionOptions,
@@ -11,8 +12,18 @@ import { quotePg } from '../identifiers.js';
 
 /** The part of a node-postgres `Client` / `PoolClient` that troutbox uses. `pg` itself is not a dependency. */
 export interface PgClientLike {
+  /**
+   * node-postgres' `query`. With `prepare` (the default), statements troutbox names are passed
+   * as a query config instead, `{ name, text, values }`, which node-postgres prepares once per
+   * connection.
+   */
   query(text: string, values?: any[]): Promise<{ rows: any[]; rowCount: number | null }>;
 }
+
+type NamedQuery = (config: { name: string; text: string; values?: unknown[] }) => Promise<{
+  rows: any[];
+  rowCount: number | null;
+}>;
 
 /** A checked-out node-postgres client. */
 export interface PgPoolClientLike extends PgClientLike {
@@ -45,7 +56,18 @@ export interface PgPoolLike extends PgClientLike {
   options?: unknown;
 }
 
-export interface PgPoolExecutorOptions {
+export interface PgExecutorOptions {
+  /**
+   * Prepare the statements troutbox names (the relay's claim) once per connection and reuse
+   * their plans, instead of planning them on every batch. Turn it off behind a connection
+   * pooler in transaction mode that does not keep prepared statements (PgBouncer before 1.21,
+   * or without `max_prepared_statements`).
+   * @defaultValue true
+   */
+  prepare?: boolean;
+}
+
+export interface PgPoolExecutorOptions extends PgExecutorOptions {
   /**
    * Called with connection errors that node-postgres emits as events (a server restart, a
    * terminated backend). Without a listener such an event crashes the process; troutbox adds
@@ -69,10 +91,22 @@ function beginStatement(opts?: TransactionOptions): string {
   return sql;
 }
 
-function wrap(client: PgClientLike): Executor {
+function wrap(client: PgClientLike, prepare: boolean): Executor {
   return {
-    async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-      const result = await client.query(sql, params as unknown[] | undefined);
+    async query<Row>(
+      sql: string,
+      params?: readonly unknown[],
+      options?: QueryOptions,
+    ): Promise<QueryResult<Row>> {
+      const values = params as unknown[] | undefined;
+      const result =
+        prepare && options?.name
+          ? await (client.query as unknown as NamedQuery).call(client, {
+              name: options.name,
+              text: sql,
+              ...(values ? { values } : {}),
+            })
+          : await client.query(sql, values);
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
   };
@@ -90,8 +124,8 @@ function wrap(client: PgClientLike): Executor {
  * await client.query('COMMIT');
  * ```
  */
-export function pgClient(client: PgClientLike): Executor {
-  return wrap(client);
+export function pgClient(client: PgClientLike, options: PgExecutorOptions = {}): Executor {
+  return wrap(client, options.prepare ?? true);
 }
 
 /**
@@ -101,6 +135,7 @@ export function pgClient(client: PgClientLike): Executor {
  */
 export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): TransactionalExecutor {
   const onError = options.onConnectionError ?? (() => {});
+  const prepare = options.prepare ?? true;
   if (pool.listenerCount('error') === 0) pool.on('error', (error) => onError(error));
 
   async function withClient<T>(fn: (client: PgPoolClientLike, clean: () => void) => Promise<T>) {
@@ -127,17 +162,20 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
   }
 
   return {
-    query: wrap(pool).query,
+    query: wrap(pool, prepare).query,
     async transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       return withClient(async (client, clean) => {
         await client.query(beginStatement(opts));
         let result: T;
         try {
-          result = await fn(wrap(client));
+          result = await fn(wrap(client, prepare));
         } catch (error) {
           // A rollback that succeeds leaves the connection clean: keep it, since a business
-          // rollback is routine and a new connection costs a few milliseconds.
-          await client.query('ROLLBACK').then(clean, () => {});
+          // rollback is routine and a new connection costs a few milliseconds. Not when the
+          // server lost a statement node-postgres believes prepared (DEALLOCATE ALL, DISCARD ALL,
+          // a pooler's reset): the client would fail the same way on every later use.
+          const lostPrepared = (error as { code?: unknown } | null)?.code === '26000';
+          await client.query('ROLLBACK').then(lostPrepared ? undefined : clean, () => {});
           throw error;
         }
         await client.query('COMMIT');
@@ -147,7 +185,7 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
     },
     async withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
       return withClient(async (client, clean) => {
-        const result = await fn(wrap(client));
+        const result = await fn(wrap(client, prepare));
         clean();
         return result;
       });

@@ -6,6 +6,8 @@ import type { PartitionSupport } from './postgres-partitions.js';
 export interface Statement {
   readonly sql: string;
   readonly params: readonly unknown[];
+  /** A stable name for a statement run again and again (see `QueryOptions.name`). */
+  readonly name?: string;
 }
 
 /** What a database can do; the relay and store branch on these, never on the database's name. */
