@@ -221,34 +221,20 @@ room AS (
   SELECT $1 - (SELECT count(*) FROM unkeyed) - count(*) AS budget, greatest(count(*), 1) AS keyed
   FROM heads
 ),
-runs AS (
-  SELECT r.id, r.n, h.head_n, h.head_id
+locked AS MATERIALIZED (
+  SELECT ${COLUMNS}, o.seq::text AS seq, h.head_id::text AS run_head, o.seq - h.head_seq AS run_n, h.head_n
   FROM heads AS h CROSS JOIN room
   CROSS JOIN LATERAL (
-    SELECT x.id, x.n FROM (
-      SELECT q.id, row_number() OVER w AS n, bool_and(q.available_at <= now()) OVER w AS due
-      FROM (
-        SELECT q.id, q.seq, q.available_at FROM ${t} AS q
-        WHERE q.key = h.head_key AND q.status = 'pending' AND q.seq > 0 AND q.seq > h.head_seq
-        ORDER BY q.seq
-        LIMIT (room.budget + room.keyed - 1) / room.keyed
-      ) AS q
-      WINDOW w AS (ORDER BY q.seq)
-    ) AS x
-    WHERE x.due
-  ) AS r
+    SELECT q.* FROM ${t} AS q
+    WHERE q.key = h.head_key AND q.status = 'pending' AND q.seq > 0
+      AND q.seq > h.head_seq AND q.seq <= h.head_seq + (room.budget + room.keyed - 1) / room.keyed
+      AND q.available_at <= now() AND q.id <> ALL($4::bigint[])
+    FOR UPDATE OF q SKIP LOCKED
+  ) AS o
   WHERE room.budget > 0
 ),
-chosen AS (
-  SELECT runs.id, runs.n, runs.head_n, runs.head_id FROM runs
-  ORDER BY runs.n, runs.head_n
-  LIMIT (SELECT budget FROM room)
-),
-locked AS MATERIALIZED (
-  SELECT ${COLUMNS}, o.seq::text AS seq, c.head_id::text AS run_head, c.n AS run_n, c.head_n
-  FROM ${t} AS o JOIN chosen AS c ON c.id = o.id
-  WHERE o.status = 'pending' AND o.id <> ALL($4::bigint[])
-  FOR UPDATE OF o SKIP LOCKED
+runs AS MATERIALIZED (
+  SELECT * FROM locked ORDER BY run_n, head_n LIMIT (SELECT budget FROM room)
 ),
 legacy AS MATERIALIZED (
   SELECT ${COLUMNS}, NULL::text AS seq, o.available_at AS at
@@ -263,9 +249,9 @@ legacy AS MATERIALIZED (
       ) AS b
       ORDER BY b.available_at DESC, b.id DESC
       LIMIT 1)
-    AND (SELECT budget FROM room) > (SELECT count(*) FROM locked)
+    AND (SELECT budget FROM room) > (SELECT count(*) FROM runs)
   ORDER BY o.available_at, o.id
-  LIMIT (SELECT greatest(budget - (SELECT count(*) FROM locked), 0) FROM room)
+  LIMIT (SELECT greatest(budget - (SELECT count(*) FROM runs), 0) FROM room)
   FOR UPDATE OF o SKIP LOCKED
 )
 SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq,
@@ -276,7 +262,7 @@ SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq
 FROM (SELECT * FROM heads ORDER BY head_n) AS h
 UNION ALL
 SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, run_head, run_n, NULL, NULL
-FROM (SELECT * FROM locked ORDER BY run_n, head_n) AS l
+FROM (SELECT * FROM runs ORDER BY run_n, head_n) AS l
 UNION ALL
 SELECT id, topic, key, payload, content_type, headers, created_at, attempts, seq, NULL, 0, NULL, NULL
 FROM (SELECT * FROM legacy ORDER BY at) AS g
