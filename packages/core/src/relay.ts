@@ -206,6 +206,20 @@ interface BatchReport {
   sent: number;
   retried: number;
   dead: number;
+  /** The claim lost a deadlock (or a serialization conflict): nothing was claimed; try again now. */
+  conflict?: boolean;
+}
+
+/** Claims in a row that may lose a lock conflict and be retried at once, before it counts as an error. */
+const CLAIM_CONFLICT_RETRIES = 3;
+
+/**
+ * A deadlock or serialization failure: the database rolled the transaction back and asks for it
+ * to be run again (PostgreSQL 40P01 / 40001, MySQL and MariaDB errno 1213).
+ */
+function isLockConflict(error: unknown): boolean {
+  const e = error as { code?: unknown; errno?: unknown; sqlState?: unknown } | null;
+  return e?.code === '40P01' || e?.code === '40001' || e?.errno === 1213 || e?.sqlState === '40001';
 }
 
 /**
@@ -363,17 +377,24 @@ class OutboxRelay implements Relay {
   async #work(loop: AbortSignal): Promise<void> {
     const { batchSize, pollIntervalMs, errorDelayMs } = this.options;
     let linger = 0;
+    let conflicts = 0;
     while (!loop.aborted) {
       // Taken before the batch, so a wake() that arrives while it runs is not lost.
       const wake = this.#wake.signal;
       let report: BatchReport;
       try {
-        report = await this.#batch(loop);
+        report = await this.#batch(loop, undefined, conflicts >= CLAIM_CONFLICT_RETRIES);
       } catch (error) {
+        conflicts = 0;
         this.#error(error, 'batch');
         await abortable(errorDelayMs, [loop]);
         continue;
       }
+      if (report.conflict) {
+        conflicts++;
+        continue;
+      }
+      conflicts = 0;
       if (report.claimed >= batchSize) continue;
       // A wake-up usually comes before the producer's commit: keep looking, at growing
       // intervals, for a short while before falling back to the poll interval.
@@ -390,8 +411,12 @@ class OutboxRelay implements Relay {
     }
   }
 
-  /** One claim → send → record → commit cycle. Throws only for database errors. */
-  async #batch(loop: AbortSignal, signal?: AbortSignal): Promise<BatchReport> {
+  /**
+   * One claim → send → record → commit cycle. Throws only for database errors — except a claim
+   * that lost a lock conflict (InnoDB may pick a locking claim as a deadlock victim), which
+   * returns a `conflict` report to be retried at once, unless `conflictIsError`.
+   */
+  async #batch(loop: AbortSignal, signal?: AbortSignal, conflictIsError = false): Promise<BatchReport> {
     const { store } = this.options;
     const started = performance.now();
     const hard = this.#hard.signal;
@@ -400,12 +425,14 @@ class OutboxRelay implements Relay {
     let outcomes: Outcome[] = [];
     let results: readonly SendResult[] = [];
     const telemetry = this.options.telemetry.startBatch();
+    let claiming = true;
     try {
       await store.transaction(async (tx) => {
         // Checked inside the transaction too: a relay told to stop while waiting for a
         // connection must not claim.
         if (loop.aborted || signal?.aborted) return;
         const claimed = await store.claim(tx, this.options.batchSize);
+        claiming = false;
         // Claimed after the drain deadline: nothing was attempted, so the commit just unlocks
         // the rows, without costing them an attempt.
         if (claimed.length === 0 || hard.aborted) return;
@@ -431,6 +458,9 @@ class OutboxRelay implements Relay {
     } catch (error) {
       // Nothing is counted for a batch whose commit failed: the database does not say it happened.
       telemetry.failed(error);
+      // Nothing was sent yet: the claim is simply run again.
+      if (claiming && !conflictIsError && isLockConflict(error))
+        return { claimed: 0, sent: 0, retried: 0, dead: 0, conflict: true };
       throw error;
     }
     if (batch.length === 0) telemetry.empty();
@@ -665,8 +695,14 @@ class OutboxRelay implements Relay {
 
   async #runOnce(maxBatches: number, loop: AbortSignal, signal?: AbortSignal): Promise<RunSummary> {
     const summary: RunSummary = { batches: 0, sent: 0, retried: 0, dead: 0 };
+    let conflicts = 0;
     while (summary.batches < maxBatches && !signal?.aborted && !loop.aborted) {
-      const report = await this.#batch(loop, signal);
+      const report = await this.#batch(loop, signal, conflicts >= CLAIM_CONFLICT_RETRIES);
+      if (report.conflict) {
+        conflicts++;
+        continue;
+      }
+      conflicts = 0;
       if (report.claimed === 0) break;
       summary.batches++;
       summary.sent += report.sent;

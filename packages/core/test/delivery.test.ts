@@ -51,6 +51,43 @@ describe.each(databases)('delivery on $label', (database) => {
     expect(rows.every((r) => r.topic === 'committed' && r.status === 'sent')).toBe(true);
   });
 
+  it('a claim that loses a deadlock is run again at once, not reported; four in a row are an error', async () => {
+    db = await createTestOutbox(database, { prefix: 'conflict' });
+    await db.add(messages(3));
+    // What the driver throws for a deadlock victim (the database has rolled the claim back).
+    const deadlock = () =>
+      Object.assign(
+        new Error('deadlock detected'),
+        database.name === 'postgres' ? { code: '40P01' } : { errno: 1213 },
+      );
+    const store = db.store;
+    const claim = store.claim.bind(store);
+    let losses = 2;
+    let claims = 0;
+    store.claim = async (tx, limit) => {
+      claims++;
+      if (losses > 0) {
+        losses--;
+        throw deadlock();
+      }
+      return claim(tx, limit);
+    };
+    const sender = scriptedSender();
+    const relay = createRelay({ store, sender, batchSize: 10, errorDelayMs: 60_000 });
+    const errors: unknown[] = [];
+    relay.on('error', ({ error }) => errors.push(error));
+    expect(await withinDeadline(relay.runOnce(), 10_000, 'runOnce')).toMatchObject({ batches: 1, sent: 3 });
+    expect(claims).toBe(3);
+    expect(errors).toEqual([]);
+
+    losses = Number.POSITIVE_INFINITY;
+    claims = 0;
+    await db.add(messages(1));
+    await expect(relay.runOnce()).rejects.toThrow('deadlock detected');
+    expect(claims).toBe(4);
+    expect(await db.count("status = 'pending'")).toBe(1);
+  });
+
   it('adds 1,000 messages in one INSERT statement, and 25,000 in as few as the dialect allows', async () => {
     db = await createTestOutbox(database);
     const outbox = createOutbox({ dialect: db.dialect });
