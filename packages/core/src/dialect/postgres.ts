@@ -140,30 +140,31 @@ function checkVersion(value: unknown, what: string, min: number): void {
 /**
  * The ordered claim, in one statement. Parameters: `$1` the batch size, `$2` the key after which
  * the walk starts (NULL: the first key), `$3` how many keys it may visit, `$4` ids this
- * transaction has already claimed (a second round of the same claim must not take them again).
+ * transaction has already claimed (a second round of the same claim must not take them again),
+ * `$5` how many messages of one key the walk counts on (`runDepth`).
  *
  * `walk` visits the keys that have pending messages, in key order from `$2` round to where it
  * started, one probe of the key index a key: the index's first entry after the previous key is
  * the next key's first pending message, its head. It stops once the due heads' keys hold `$1`
- * pending messages (counting at most `$5` a key) or after `$3` keys, so
- * a relay that finds every key held by others pays for a bounded walk, not the whole backlog;
- * relays start where their last walk ended, so they spread over the keys and every key's turn
- * comes. Within the statement's snapshot a key's messages that committed later are invisible,
- * so no later message passes for a head.
+ * pending messages (counting at most `$5` a key) or after `$3` keys, so a relay that finds every
+ * key held by others pays for a bounded walk, not the whole backlog; relays start where their
+ * last walk ended, so they spread over the keys and every key's turn comes. Within the
+ * statement's snapshot a key's messages that committed later are invisible, so no later message
+ * passes for a head.
  *
  * `unkeyed` takes the due messages without a key (seq 0) in due order through their own index:
  * all the batch if the walk found no due heads, else what their keys leave of it, and at least
- * half. `heads` locks the due
- * heads by id, skipping those another relay holds (and with them their keys); a head updated
- * since the snapshot (sent or retried by another relay just before) is re-checked on its new
- * version and dropped. Then, while the batch has room, each head brings the messages that follow
- * it in its key (a run, a fair share each, up to its first message not due), so one hot key
- * still moves a batch at a time. Run rows are locked with SKIP LOCKED and come back with their
- * head's id and their place in the run (`run_n`, 1, 2…); the store keeps each run up to its
- * first missing place. `legacy` takes messages written without ordering (seq NULL) when the batch
- * still has room, from among the first `$1` due rows of the pending index only: with a deep
- * backlog of keyed messages ahead of them they wait for it to shrink, and a walk never reads more
- * than a batch of that index.
+ * half. `heads` locks the due heads by id, skipping those another relay holds (and with them
+ * their keys); a head updated since the snapshot (sent or retried by another relay just before)
+ * is re-checked on its new version and dropped. Then, while the batch has room, each head locks
+ * the messages that follow it in its key straight from the key index (`locked`: a fair share
+ * each, due ones only), so one hot key still moves a batch at a time. A run's place is its seq
+ * less its head's (`run_n`, 1, 2…: a key's pending seqs after its head are consecutive); `runs`
+ * keeps the batch's room of them, by place, and the store keeps each run up to its first missing
+ * place (a message not due, so the rest of its key waits). `legacy` takes messages written
+ * without ordering (seq NULL) when the batch still has room, from among the first `$1` due rows
+ * of the pending index only: behind a deep backlog of keyed messages they wait for it to shrink,
+ * and a claim never reads more than a batch of that index.
  *
  * The last row (id NULL) reports the walk: `walk_end`, the key the next walk starts after, and
  * `walk_more`, whether it stopped before it ran out of keys.
