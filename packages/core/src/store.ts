@@ -8,7 +8,7 @@ import type {
   Outcome,
   TableStatus,
 } from './dialect/dialect.js';
-import { toDate, toInt } from './dialect/rows.js';
+import { toBool, toDate, toInt } from './dialect/rows.js';
 import { OutboxError } from './errors.js';
 import type { Executor, NotificationSubscription, TransactionalExecutor } from './executor.js';
 import {
@@ -397,8 +397,7 @@ export class SqlMessageStore implements MessageStore {
     walked: readonly Record<string, unknown>[],
     limit: number,
   ): Promise<Record<string, unknown>[]> {
-    const due = (r: Record<string, unknown>) => Number(r.due) === 1 || r.due === true;
-    const candidates = walked.filter((r) => Number(r.rn) === 1 && due(r));
+    const candidates = walked.filter((r) => Number(r.rn) === 1 && toBool(r.due));
     if (candidates.length === 0) return [];
     const lock = steps.lockHeads(
       candidates.map((r) => String(r.id)),
@@ -419,7 +418,7 @@ export class SqlMessageStore implements MessageStore {
       const key = String(r.key);
       const run = runs.get(key) ?? [];
       if (run.length === 0) runs.set(key, run);
-      if (run.length < share && run.length === Number(r.rn) - 2 && due(r)) run.push(r);
+      if (run.length < share && run.length === Number(r.rn) - 2 && toBool(r.due)) run.push(r);
     }
     const chosen = [...runs.values()]
       .flat()
@@ -765,7 +764,7 @@ export class SqlMessageStore implements MessageStore {
           scan.params,
         );
         const idle = rows
-          .filter((r) => r.idle === true || Number(r.idle) === 1 || r.idle === 't')
+          .filter((r) => toBool(r.idle))
           .map((r) => ({ key: String(r.key), seq: String(r.seq) }));
         if (idle.length > 0) {
           const del = this.dialect.deleteKeyCounters(idle);

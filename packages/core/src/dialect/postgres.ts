@@ -22,7 +22,7 @@ import {
   walkWidth,
 } from './dialect.js';
 import { partitionComment, postgresPartitions } from './postgres-partitions.js';
-import { rowToMessage, rowToStats, rowToStoredMessage } from './rows.js';
+import { rowToMessage, rowToStats, rowToStoredMessage, toBool } from './rows.js';
 
 /** Options of {@link postgres}. */
 export interface PostgresDialectOptions {
@@ -489,7 +489,7 @@ ORDER BY r.ord`;
         if (r.id != null) found.push(r);
         else {
           next = r.walk_end == null ? null : String(r.walk_end);
-          more = r.walk_more === true || r.walk_more === 't';
+          more = toBool(r.walk_more);
         }
       }
       return { rows: found, next, more };

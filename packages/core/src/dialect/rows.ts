@@ -32,6 +32,16 @@ export function toHeaders(value: unknown): Record<string, string> {
   return value as Record<string, string>;
 }
 
+/** A boolean column, as drivers give it: true/false, 1/0 (MySQL), 't'/'f' (text protocols). */
+export function toBool(value: unknown): boolean {
+  return (
+    value === true ||
+    value === 't' ||
+    value === 'true' ||
+    (value !== null && value !== '' && Number(value) === 1)
+  );
+}
+
 export function toInt(value: unknown): number {
   return typeof value === 'number' ? value : Number(value);
 }
