@@ -320,6 +320,9 @@ WHERE o.id IN (?) AND p.id NOT IN (?)`;
         { topic: 'far', key: 'far', payload: { u: 2 } },
         { topic: 'soon', key: 'soon', payload: { u: 3 }, availableAt: new Date(now + 700) },
         { topic: 'soon', key: 'soon', payload: { u: 4 } },
+        // Without a key (on an ordered table: claimed beside the keys, from their own index).
+        { topic: 'loose', payload: { u: 5 }, availableAt: new Date(now + 700) },
+        { topic: 'loose', payload: { u: 6 }, availableAt: new Date(now + 3_600_000) },
       ]);
       const sentAt = new Map<number, number>();
       const sender = scriptedSender(async (m) => {
@@ -329,22 +332,28 @@ WHERE o.id IN (?) AND p.id NOT IN (?)`;
       const relay = createRelay({ store: db.store, sender, pollIntervalMs: 20 });
       await relay.start();
       try {
-        await waitFor(() => sentAt.has(3) && sentAt.has(4), { message: 'the message due shortly' });
+        await waitFor(() => sentAt.has(3) && sentAt.has(4) && sentAt.has(5), {
+          message: 'the messages due shortly',
+        });
       } finally {
         await relay.stop();
       }
       expect(sentAt.get(3)).toBeGreaterThanOrEqual(now + 700);
+      expect(sentAt.get(5)).toBeGreaterThanOrEqual(now + 700);
       expect(sentAt.has(1)).toBe(false);
+      expect(sentAt.has(6)).toBe(false);
       if (ordering === 'key') {
         // Commit order within a key: u4 after u3, so not before u3 was due; u2 waits behind u1.
-        expect(sender.deliveries.map(uidOf)).toEqual([3, 4]);
+        expect(sender.deliveries.filter((m) => m.key !== null).map(uidOf)).toEqual([3, 4]);
         expect(sentAt.get(4)).toBeGreaterThanOrEqual(now + 700);
         expect(sentAt.has(2)).toBe(false);
       } else {
-        expect(sender.deliveries.map(uidOf).sort()).toEqual([2, 3, 4]);
+        expect(sender.deliveries.map(uidOf).sort()).toEqual([2, 3, 4, 5]);
       }
       const pending = await db.store.list({ status: 'pending' });
-      expect(pending.map((m) => payloadJson<{ u: number }>(m).u)).toEqual(ordering === 'key' ? [1, 2] : [1]);
+      expect(pending.map((m) => payloadJson<{ u: number }>(m).u)).toEqual(
+        ordering === 'key' ? [1, 2, 6] : [1, 6],
+      );
       expect(decoder.decode(pending[0]!.payload)).toContain('"u":1');
     },
   );
