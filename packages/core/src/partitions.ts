@@ -381,8 +381,8 @@ export interface PrunableStore {
 /**
  * Retention for a plain table on an interval: every `intervalMs`, delete messages sent more
  * than `olderThanMs` ago, in statements of at most `batchSize` rows; on a table with
- * `ordering: 'key'`, then the counters of keys with nothing left pending or dead (`pruneKeys`). Safe to run in several
- * processes at once (each statement skips rows another one has locked).
+ * `ordering: 'key'`, then the counters of keys with nothing left pending or dead (`pruneKeys`).
+ * Safe to run in several processes at once (each statement skips rows another one has locked).
  *
  * @example
  * ```ts
@@ -414,12 +414,7 @@ export function startPruning(
   return startIntervalJob(
     async () => {
       const sent = await store.pruneSent(run);
-      if (pruneKeys) {
-        await pruneKeys({
-          ...(batchSize !== undefined ? { batchSize } : {}),
-          ...(maxBatches !== undefined ? { maxBatches } : {}),
-        });
-      }
+      if (pruneKeys) await pruneKeys(run);
       return sent;
     },
     options,

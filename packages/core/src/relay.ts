@@ -377,24 +377,17 @@ class OutboxRelay implements Relay {
   async #work(loop: AbortSignal): Promise<void> {
     const { batchSize, pollIntervalMs, errorDelayMs } = this.options;
     let linger = 0;
-    let conflicts = 0;
     while (!loop.aborted) {
       // Taken before the batch, so a wake() that arrives while it runs is not lost.
       const wake = this.#wake.signal;
       let report: BatchReport;
       try {
-        report = await this.#batch(loop, undefined, conflicts >= CLAIM_CONFLICT_RETRIES);
+        report = await this.#batch(loop);
       } catch (error) {
-        conflicts = 0;
         this.#error(error, 'batch');
         await abortable(errorDelayMs, [loop]);
         continue;
       }
-      if (report.conflict) {
-        conflicts++;
-        continue;
-      }
-      conflicts = 0;
       if (report.claimed >= batchSize) continue;
       // A wake-up usually comes before the producer's commit: keep looking, at growing
       // intervals, for a short while before falling back to the poll interval.
@@ -412,11 +405,23 @@ class OutboxRelay implements Relay {
   }
 
   /**
-   * One claim → send → record → commit cycle. Throws only for database errors — except a claim
-   * that lost a lock conflict (InnoDB may pick a locking claim as a deadlock victim), which
-   * returns a `conflict` report to be retried at once, unless `conflictIsError`.
+   * One claim → send → record → commit cycle. Throws only for database errors. A claim that lost
+   * a lock conflict (InnoDB may pick a locking claim as a deadlock victim) has sent nothing and
+   * is run again at once, {@link CLAIM_CONFLICT_RETRIES} times before the conflict is thrown.
    */
-  async #batch(loop: AbortSignal, signal?: AbortSignal, conflictIsError = false): Promise<BatchReport> {
+  async #batch(loop: AbortSignal, signal?: AbortSignal): Promise<BatchReport> {
+    for (let conflicts = 0; ; conflicts++) {
+      const report = await this.#attempt(loop, signal, conflicts >= CLAIM_CONFLICT_RETRIES);
+      if (!report.conflict) return report;
+    }
+  }
+
+  /** One try of {@link #batch}: a lost claim conflict is a `conflict` report unless `conflictIsError`. */
+  async #attempt(
+    loop: AbortSignal,
+    signal: AbortSignal | undefined,
+    conflictIsError: boolean,
+  ): Promise<BatchReport> {
     const { store } = this.options;
     const started = performance.now();
     const hard = this.#hard.signal;
@@ -695,14 +700,8 @@ class OutboxRelay implements Relay {
 
   async #runOnce(maxBatches: number, loop: AbortSignal, signal?: AbortSignal): Promise<RunSummary> {
     const summary: RunSummary = { batches: 0, sent: 0, retried: 0, dead: 0 };
-    let conflicts = 0;
     while (summary.batches < maxBatches && !signal?.aborted && !loop.aborted) {
-      const report = await this.#batch(loop, signal, conflicts >= CLAIM_CONFLICT_RETRIES);
-      if (report.conflict) {
-        conflicts++;
-        continue;
-      }
-      conflicts = 0;
+      const report = await this.#batch(loop, signal);
       if (report.claimed === 0) break;
       summary.batches++;
       summary.sent += report.sent;

@@ -180,6 +180,20 @@ export function resolveLimits(limits: Partial<MessageLimits> = {}): Readonly<Mes
   return Object.freeze(l);
 }
 
+/** `batchSize` (default 5,000) and `maxBatches` (default no limit) of the pruning methods, checked. */
+function batching(options: { batchSize?: number; maxBatches?: number }): {
+  limit: number;
+  maxBatches: number;
+} {
+  return {
+    limit: positiveInt(options.batchSize ?? 5000, 'batchSize'),
+    maxBatches:
+      options.maxBatches === undefined
+        ? Number.POSITIVE_INFINITY
+        : positiveInt(options.maxBatches, 'maxBatches'),
+  };
+}
+
 /** Statements one ordered claim may run to fill its batch (see `SqlMessageStore.claim`). */
 const ORDERED_CLAIM_ROUNDS = 4;
 
@@ -366,6 +380,7 @@ export class SqlMessageStore implements MessageStore {
   async #orderedClaim(tx: Executor, limit: number): Promise<Record<string, unknown>[]> {
     const taken: Record<string, unknown>[] = [];
     const walkOf = this.dialect.claimedWalk;
+    const steps = this.dialect.orderedClaim;
     for (let round = 0; round < ORDERED_CLAIM_ROUNDS && taken.length < limit; round++) {
       const walk = { after: this.#walkAfter, exclude: taken.map((r) => String(r.id)) };
       const { sql, params, name } = this.dialect.claim(limit - taken.length, walk);
@@ -374,7 +389,6 @@ export class SqlMessageStore implements MessageStore {
       this.#walkAfter = walked.next;
       const mine = new Set(walk.exclude);
       const fresh = walked.rows.filter((r) => !mine.has(String(r.id)));
-      const steps = this.dialect.orderedClaim;
       taken.push(
         ...(steps ? await this.#lockWalked(tx, steps, fresh, limit - taken.length) : unbrokenRuns(fresh)),
       );
@@ -711,11 +725,7 @@ export class SqlMessageStore implements MessageStore {
       throw new OutboxError('INVALID_OPTION', `olderThan must be a valid Date, got ${String(olderThan)}`);
     if (olderThanMs !== undefined && (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)))
       throw new OutboxError('INVALID_OPTION', `olderThanMs must be a number ≥ 0, got ${String(olderThanMs)}`);
-    const limit = positiveInt(options.batchSize ?? 5000, 'batchSize');
-    const maxBatches =
-      options.maxBatches === undefined
-        ? Number.POSITIVE_INFINITY
-        : positiveInt(options.maxBatches, 'maxBatches');
+    const { limit, maxBatches } = batching(options);
     const sentBefore = olderThan ?? new Date((await this.now()).getTime() - olderThanMs!);
     let total = 0;
     try {
@@ -749,11 +759,7 @@ export class SqlMessageStore implements MessageStore {
   async pruneKeys(options: PruneKeysOptions = {}): Promise<number> {
     if (typeof options !== 'object' || options === null)
       throw new OutboxError('INVALID_OPTION', 'pruneKeys options must be an object');
-    const limit = positiveInt(options.batchSize ?? 5000, 'batchSize');
-    const maxBatches =
-      options.maxBatches === undefined
-        ? Number.POSITIVE_INFINITY
-        : positiveInt(options.maxBatches, 'maxBatches');
+    const { limit, maxBatches } = batching(options);
     let after: string | null = null;
     let total = 0;
     try {

@@ -526,15 +526,11 @@ ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
     keyCounters(after, limit): Statement {
       const idle = `NOT EXISTS (SELECT 1 FROM ${t} AS m WHERE m.status = 'pending' AND m.\`key\` = c.\`key\` AND m.seq > 0)
   AND NOT EXISTS (SELECT 1 FROM ${t} AS m WHERE m.status = 'dead' AND m.\`key\` = c.\`key\` AND m.seq > 0)`;
-      return after === null
-        ? {
-            sql: `SELECT c.\`key\`, CAST(c.seq AS CHAR) AS seq, ${idle} AS idle FROM ${keysTable} AS c ORDER BY c.\`key\` LIMIT ?`,
-            params: [limit],
-          }
-        : {
-            sql: `SELECT c.\`key\`, CAST(c.seq AS CHAR) AS seq, ${idle} AS idle FROM ${keysTable} AS c WHERE c.\`key\` > ? ORDER BY c.\`key\` LIMIT ?`,
-            params: [after, limit],
-          };
+      return {
+        sql: `SELECT c.\`key\`, CAST(c.seq AS CHAR) AS seq, ${idle} AS idle FROM ${keysTable} AS c
+${after === null ? '' : 'WHERE c.`key` > ? '}ORDER BY c.\`key\` LIMIT ?`,
+        params: after === null ? [limit] : [after, limit],
+      };
     },
 
     deleteKeyCounters(counters): Statement {
