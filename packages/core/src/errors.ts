@@ -31,7 +31,14 @@ export type OutboxErrorCode =
   /** A migration failed or the schema is newer than this library. */
   | 'MIGRATION_FAILED'
   /** A database operation of the store failed. */
-  | 'STORE_FAILED';
+  | 'STORE_FAILED'
+  /**
+   * A write through a handle that is not inside an open transaction: a pool, an ORM's root
+   * client, or the handle of a transaction that has already committed or rolled back. The
+   * message would otherwise commit on its own, even when the caller's transaction rolls back.
+   * Opt into such writes with `autocommit: true` where the factory offers it.
+   */
+  | 'NOT_IN_TRANSACTION';
 
 const BRAND = Symbol.for('troutbox.OutboxError');
 

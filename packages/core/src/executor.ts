@@ -9,7 +9,23 @@ export interface Executor {
     params?: readonly unknown[],
     options?: QueryOptions,
   ): Promise<QueryResult<Row>>;
+  /**
+   * Where this handle stands, when the driver or ORM can tell without a round trip (see
+   * {@link TransactionState}); `undefined`, or no method at all, when it cannot. Writes of
+   * `outbox.add` check it before any SQL: `autocommit` is refused unless the outbox was created
+   * with `autocommit: true`, and `ended` is always refused.
+   */
+  transactionState?(): TransactionState | undefined;
 }
+
+/**
+ * Where an executor stands relative to a transaction:
+ * - `transaction`: inside an open transaction; statements commit or roll back with it.
+ * - `autocommit`: not in a transaction (a pool, an ORM's root client): each statement commits
+ *   on its own.
+ * - `ended`: the handle of a transaction that has committed or rolled back.
+ */
+export type TransactionState = 'transaction' | 'autocommit' | 'ended';
 
 /** Hints for one statement; an executor may ignore them. */
 export interface QueryOptions {
@@ -25,6 +41,12 @@ export interface QueryOptions {
 export interface QueryResult<Row> {
   rows: Row[];
   rowCount: number;
+  /**
+   * Whether the session was inside a transaction after this statement, where the protocol says
+   * so with the result (MySQL's server status flags); absent elsewhere. A write of several
+   * statements through a handle that cannot tell beforehand checks it after its first one.
+   */
+  inTransaction?: boolean;
 }
 
 /**

@@ -50,6 +50,7 @@ export {
   type QueryResult,
   type TransactionalExecutor,
   type TransactionOptions,
+  type TransactionState,
 } from './executor.js';
 export { quoteMysql, quotePg, validateIdentifier } from './identifiers.js';
 export {
@@ -68,7 +69,15 @@ export {
   type StoredMessage,
 } from './message.js';
 export { type OptionChecks, optionChecks } from './options.js';
-export { createOutbox, insertChunks, type Outbox, type OutboxOptions, writeMessages } from './outbox.js';
+export {
+  checkTransaction,
+  createOutbox,
+  insertChunks,
+  type Outbox,
+  type OutboxOptions,
+  type WriteOptions,
+  writeMessages,
+} from './outbox.js';
 export {
   type IntervalJob,
   type IntervalJobOptions,

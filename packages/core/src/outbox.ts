@@ -1,6 +1,6 @@
 import type { Dialect } from './dialect/dialect.js';
 import { OutboxError } from './errors.js';
-import { type Executor, isTransactional } from './executor.js';
+import { type Executor, isTransactional, type TransactionState } from './executor.js';
 import { type EncodedMessage, encodeMessages, type MessageLimits, type NewMessage } from './message.js';
 import { resolveLimits } from './store.js';
 import { withTraceContext } from './telemetry.js';
@@ -31,6 +31,13 @@ export interface OutboxOptions {
    * @defaultValue true
    */
   traceContext?: boolean;
+  /**
+   * Accept writes through a handle that is not in a transaction (a pool): each commits on its
+   * own, whatever happens to the caller's transaction. Off by default: such a write is refused
+   * with `NOT_IN_TRANSACTION` before any SQL, where the handle can tell.
+   * @defaultValue false
+   */
+  autocommit?: boolean;
 }
 
 /** The producer side: writes messages in the caller's transaction. */
@@ -76,12 +83,51 @@ export function insertChunks(
   return chunks;
 }
 
+/** Options of {@link writeMessages}. */
+export interface WriteOptions {
+  /** Who is writing, for error messages (`outbox.add`, `addMessage`…). @defaultValue `'outbox.add'` */
+  readonly caller?: string;
+  /**
+   * Allow writes through a handle that is not in a transaction (a pool, an ORM's root client):
+   * each such write commits on its own, whatever the caller's transaction does. A handle whose
+   * transaction has ended is refused even so.
+   * @defaultValue false
+   */
+  readonly autocommit?: boolean;
+}
+
+/**
+ * Refuse a write through `db` when it says it is not in an open transaction (see
+ * {@link Executor.transactionState}): before any SQL, with `NOT_IN_TRANSACTION`.
+ * Returns the state it read (undefined: the handle cannot tell).
+ */
+export function checkTransaction(db: Executor, options: WriteOptions = {}): TransactionState | undefined {
+  const caller = options.caller ?? 'outbox.add';
+  const state = typeof db.transactionState === 'function' ? db.transactionState() : undefined;
+  if (state === 'ended') {
+    throw new OutboxError(
+      'NOT_IN_TRANSACTION',
+      `${caller}: the transaction of this handle has already committed or rolled back; write with the handle of an open transaction`,
+      { operation: caller },
+    );
+  }
+  if (state === 'autocommit' && options.autocommit !== true) {
+    throw new OutboxError(
+      'NOT_IN_TRANSACTION',
+      `${caller} needs the handle of an open transaction (the message would commit on its own, even if your transaction rolls back); pass the transaction's handle, or create the outbox with autocommit: true`,
+      { operation: caller },
+    );
+  }
+  return state;
+}
+
 /**
  * Write encoded messages on `db`: the dialect's statements for each chunk (row and byte limits),
- * in order. More than one statement on an executor that can open a transaction (a pool, not the
- * caller's transaction) runs in a transaction of its own, so the write is all or nothing there
- * too. Then wakes this process's relays of the table. The one write path of `outbox.add` and
- * `store.add`.
+ * in order. The handle must be in an open transaction where it can tell (see
+ * {@link checkTransaction}); with `autocommit`, a write of more than one statement on an executor
+ * that can open a transaction (a pool) runs in a transaction of its own, so it is all or nothing
+ * there too. Then wakes this process's relays of the table. The one write path of `outbox.add`
+ * and `store.add`.
  *
  * @example
  * ```ts
@@ -93,21 +139,37 @@ export async function writeMessages(
   dialect: Dialect,
   db: Executor,
   encoded: readonly EncodedMessage[],
-  caller = 'outbox.add',
+  options: WriteOptions = {},
 ): Promise<void> {
+  const caller = options.caller ?? 'outbox.add';
   if (typeof db?.query !== 'function') {
     throw new OutboxError('INVALID_OPTION', `${caller} needs an executor with query(sql, params)`);
   }
+  const state = checkTransaction(db, options);
   if (encoded.length === 0) return;
   const statements = insertChunks(dialect, encoded).flatMap((chunk) => dialect.insert(chunk));
   if (statements.length === 1) {
     await db.query(statements[0]!.sql, statements[0]!.params);
-  } else {
-    const writeAll = async (tx: Executor) => {
+  } else if (state !== 'transaction' && isTransactional(db)) {
+    // A pool (or an ORM's root client): autocommit was allowed, or the handle cannot tell.
+    await db.transaction(async (tx) => {
       for (const { sql, params } of statements) await tx.query(sql, params);
-    };
-    if (isTransactional(db)) await db.transaction(writeAll);
-    else await writeAll(db);
+    });
+  } else {
+    for (let i = 0; i < statements.length; i++) {
+      const { sql, params } = statements[i]!;
+      const result = await db.query(sql, params);
+      // A handle that could not tell beforehand (a bare mysql2 connection) says after the first
+      // statement whether it ran in autocommit: the rest would not be atomic with it, and on an
+      // ordered MySQL table the first statement only reserved key sequence numbers.
+      if (i === 0 && state === undefined && result?.inTransaction === false && options.autocommit !== true) {
+        throw new OutboxError(
+          'NOT_IN_TRANSACTION',
+          `${caller} of ${encoded.length} messages needs ${statements.length} statements, which must run in one transaction; this handle is not in one (begin a transaction first, or create the outbox with autocommit: true)`,
+          { operation: caller },
+        );
+      }
+    }
   }
   signalLocalWrite(dialect.channel);
 }
@@ -134,10 +196,14 @@ export function createOutbox(options: OutboxOptions): Outbox {
   }
   const limits = resolveLimits(options.limits);
   const traceContext = options.traceContext ?? true;
+  if (options.autocommit !== undefined && typeof options.autocommit !== 'boolean') {
+    throw new OutboxError('INVALID_OPTION', `autocommit must be a boolean, got ${String(options.autocommit)}`);
+  }
+  const writeOptions: WriteOptions = { caller: 'outbox.add', autocommit: options.autocommit === true };
   const encode = (messages: NewMessage | readonly NewMessage[]) =>
     encodeMessages(traceContext ? withTraceContext(messages) : messages, limits);
   async function insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
-    await writeMessages(dialect, db, encoded);
+    await writeMessages(dialect, db, encoded, writeOptions);
     if (encoded.length === 0) return;
     try {
       onAdd?.(encoded.length);

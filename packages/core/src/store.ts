@@ -142,6 +142,12 @@ export interface SqlMessageStoreOptions {
   limits?: Partial<MessageLimits>;
   /** Rows a bulk requeue or purge touches per statement, so no statement locks the table for long. @defaultValue 5000 */
   adminBatchSize?: number;
+  /**
+   * Accept `add` through a handle that is not in a transaction (the store's own pool): each
+   * such write commits on its own. Off by default: refused with `NOT_IN_TRANSACTION`.
+   * @defaultValue false
+   */
+  autocommit?: boolean;
 }
 
 function positiveInt(value: unknown, what: string): number {
@@ -282,6 +288,7 @@ export class SqlMessageStore implements MessageStore {
   readonly db: TransactionalExecutor;
   readonly limits: Readonly<MessageLimits>;
   readonly #adminBatch: number;
+  readonly #autocommit: boolean;
   // createdAt of the messages claimed on each open transaction, so that their completion can
   // name the created_at range (see Dialect.complete). Keyed weakly by the transaction's executor.
   readonly #claimed = new WeakMap<Executor, Map<string, number>>();
@@ -305,6 +312,9 @@ export class SqlMessageStore implements MessageStore {
     if (!Number.isInteger(batch) || batch <= 0)
       throw new OutboxError('INVALID_OPTION', 'adminBatchSize must be a positive integer');
     this.#adminBatch = batch;
+    if (options.autocommit !== undefined && typeof options.autocommit !== 'boolean')
+      throw new OutboxError('INVALID_OPTION', `autocommit must be a boolean, got ${String(options.autocommit)}`);
+    this.#autocommit = options.autocommit === true;
   }
 
   get system(): string {
@@ -340,7 +350,7 @@ export class SqlMessageStore implements MessageStore {
 
   /** Write already-encoded messages (ORM adapters that validate early use this). */
   insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
-    return writeMessages(this.dialect, db, encoded, 'store.add');
+    return writeMessages(this.dialect, db, encoded, { caller: 'store.add', autocommit: this.#autocommit });
   }
 
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {

@@ -26,8 +26,8 @@ afterAll(async () => {
 const count = async () =>
   Number((await pool.query(`SELECT count(*) AS n FROM ${dialect.tableName}`)).rows[0].n);
 
-it('an add too large for one statement is all or nothing on a pool executor', async () => {
-  const outbox = createOutbox({ dialect });
+it('an add too large for one statement is all or nothing on a pool executor (autocommit opted in)', async () => {
+  const outbox = createOutbox({ dialect, autocommit: true });
   const max = dialect.maxRowsPerInsert;
   const messages = Array.from({ length: max + 1 }, (_, i) => ({
     topic: i === max ? 'refused' : 'bulk',

@@ -51,7 +51,7 @@ describe('MariaDB: many large payloads in one add', () => {
   });
 
   it('ten 1 MB messages fit under max_allowed_packet by splitting the insert', async () => {
-    const outbox = createOutbox({ dialect });
+    const outbox = createOutbox({ dialect, autocommit: true });
     const messages = Array.from({ length: 10 }, (_, i) => ({
       topic: 'big',
       payload: new Uint8Array(1_000_000).fill(i),

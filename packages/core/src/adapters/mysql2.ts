@@ -5,6 +5,7 @@ import type {
   QueryResult,
   TransactionalExecutor,
   TransactionOptions,
+  TransactionState,
 } from '../executor.js';
 
 /** The part of a mysql2 (promise API) connection that troutbox uses. `mysql2` is not a dependency. */
@@ -41,14 +42,21 @@ function promiseApi<T>(handle: T | Mysql2CallbackLike<T>): T {
   return typeof callback?.promise === 'function' ? callback.promise() : (handle as T);
 }
 
+/** MySQL's SERVER_STATUS_IN_TRANS flag, sent with every OK packet. */
+const SERVER_STATUS_IN_TRANS = 1;
+
 function toResult<Row>(result: unknown): QueryResult<Row> {
   if (Array.isArray(result)) return { rows: result as Row[], rowCount: result.length };
-  const header = result as { affectedRows?: number };
-  return { rows: [], rowCount: header?.affectedRows ?? 0 };
+  const header = result as { affectedRows?: number; serverStatus?: unknown };
+  const out: QueryResult<Row> = { rows: [], rowCount: header?.affectedRows ?? 0 };
+  if (typeof header?.serverStatus === 'number')
+    out.inTransaction = (header.serverStatus & SERVER_STATUS_IN_TRANS) !== 0;
+  return out;
 }
 
-function wrap(conn: Mysql2ConnectionLike): Executor {
+function wrap(conn: Mysql2ConnectionLike, state?: () => TransactionState | undefined): Executor {
   return {
+    ...(state ? { transactionState: state } : {}),
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
       const [result] = await conn.query(sql, params ?? []);
       return toResult<Row>(result);
@@ -136,7 +144,7 @@ export function mysql2Pool(
   }
 
   return {
-    query: wrap(pool).query,
+    ...wrap(pool, () => 'autocommit'),
     transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       const level = opts?.isolationLevel === undefined ? undefined : LEVELS[opts.isolationLevel];
       if (opts?.isolationLevel !== undefined && !level) {
@@ -148,15 +156,18 @@ export function mysql2Pool(
         // Applies to the next transaction on this session only.
         if (level) await conn.query(`SET TRANSACTION ISOLATION LEVEL ${level}`);
         await conn.beginTransaction();
+        let ended = false;
         let result: T;
         try {
-          result = await fn(wrap(conn));
+          result = await fn(wrap(conn, () => (ended ? 'ended' : 'transaction')));
         } catch (error) {
           // A rollback that succeeds leaves the session clean: keep it, since a business
           // rollback is routine and a new connection costs a handshake.
+          ended = true;
           await conn.rollback().then(clean, () => {});
           throw error;
         }
+        ended = true;
         await conn.commit();
         clean();
         return result;
@@ -164,9 +175,14 @@ export function mysql2Pool(
     },
     withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
       return withConn(async (conn, clean) => {
-        const result = await fn(wrap(conn));
-        clean();
-        return result;
+        let released = false;
+        try {
+          const result = await fn(wrap(conn, () => (released ? 'ended' : undefined)));
+          clean();
+          return result;
+        } finally {
+          released = true;
+        }
       });
     },
   };

@@ -7,6 +7,7 @@ import type {
   QueryResult,
   TransactionalExecutor,
   TransactionOptions,
+  TransactionState,
 } from '../executor.js';
 import { quotePg } from '../identifiers.js';
 
@@ -91,8 +92,29 @@ function beginStatement(opts?: TransactionOptions): string {
   return sql;
 }
 
-function wrap(client: PgClientLike, prepare: boolean): Executor {
+/**
+ * What node-postgres says of a client's session (`getTransactionStatus()`: `I` idle, `T` in a
+ * transaction, `E` in a failed one); a `Pool` is never in a transaction.
+ */
+function clientState(client: PgClientLike): TransactionState | undefined {
+  const c = client as { getTransactionStatus?: () => unknown; connect?: unknown; idleCount?: unknown };
+  if (typeof c.getTransactionStatus === 'function') {
+    const status = c.getTransactionStatus();
+    if (status === 'I') return 'autocommit';
+    if (status === 'T' || status === 'E') return 'transaction';
+    return undefined;
+  }
+  if (typeof c.connect === 'function' && typeof c.idleCount === 'number') return 'autocommit';
+  return undefined;
+}
+
+function wrap(
+  client: PgClientLike,
+  prepare: boolean,
+  state: () => TransactionState | undefined = () => clientState(client),
+): Executor {
   return {
+    transactionState: state,
     async query<Row>(
       sql: string,
       params?: readonly unknown[],
@@ -162,22 +184,28 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
   }
 
   return {
-    query: wrap(pool, prepare).query,
+    ...wrap(pool, prepare, () => 'autocommit'),
     async transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       return withClient(async (client, clean) => {
         await client.query(beginStatement(opts));
+        // The handle given to `fn` answers `ended` once this transaction is over, whatever the
+        // client (back in the pool, perhaps in someone else's transaction) is doing by then.
+        let ended = false;
+        const tx = wrap(client, prepare, () => (ended ? 'ended' : 'transaction'));
         let result: T;
         try {
-          result = await fn(wrap(client, prepare));
+          result = await fn(tx);
         } catch (error) {
           // A rollback that succeeds leaves the connection clean: keep it, since a business
           // rollback is routine and a new connection costs a few milliseconds. Not when the
           // server lost a statement node-postgres believes prepared (DEALLOCATE ALL, DISCARD ALL,
           // a pooler's reset): the client would fail the same way on every later use.
           const lostPrepared = (error as { code?: unknown } | null)?.code === '26000';
+          ended = true;
           await client.query('ROLLBACK').then(lostPrepared ? undefined : clean, () => {});
           throw error;
         }
+        ended = true;
         await client.query('COMMIT');
         clean();
         return result;
@@ -185,9 +213,15 @@ export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): T
     },
     async withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
       return withClient(async (client, clean) => {
-        const result = await fn(wrap(client, prepare));
-        clean();
-        return result;
+        let released = false;
+        const conn = wrap(client, prepare, () => (released ? 'ended' : clientState(client)));
+        try {
+          const result = await fn(conn);
+          clean();
+          return result;
+        } finally {
+          released = true;
+        }
       });
     },
     async listen(channel, onNotify, onLost): Promise<NotificationSubscription> {

@@ -1,4 +1,10 @@
-import type { Executor, NotificationSubscription, QueryResult, TransactionalExecutor } from '../executor.js';
+import type {
+  Executor,
+  NotificationSubscription,
+  QueryResult,
+  TransactionalExecutor,
+  TransactionState,
+} from '../executor.js';
 import { quotePg } from '../identifiers.js';
 
 /** The part of a PGlite instance (or its transaction) that troutbox uses. */
@@ -13,8 +19,21 @@ export interface PGliteLike extends PGliteQueryable {
   listen?(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>;
 }
 
+/**
+ * A PGlite transaction says when it is `closed`; the instance whether a transaction is open on
+ * its one connection (`isInTransaction()`, PGlite 0.3+).
+ */
+function pgliteState(db: PGliteQueryable): TransactionState | undefined {
+  const d = db as { closed?: unknown; isInTransaction?: () => boolean };
+  // The instance has `closed` too (the database is closed), so it is told apart first.
+  if (typeof d.isInTransaction === 'function') return d.isInTransaction() ? 'transaction' : 'autocommit';
+  if (typeof d.closed === 'boolean') return d.closed ? 'ended' : 'transaction';
+  return undefined;
+}
+
 function wrap(db: PGliteQueryable): Executor {
   return {
+    transactionState: () => pgliteState(db),
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
       const result = await db.query<Row>(sql, params as unknown[] | undefined);
       return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
@@ -41,6 +60,7 @@ export function pglite(db: PGliteQueryable | PGliteLike): Executor | Transaction
   const instance = db as PGliteLike;
   return {
     query: base.query,
+    transactionState: base.transactionState!,
     transaction: <T>(fn: (tx: Executor) => Promise<T>) => instance.transaction((tx) => fn(wrap(tx))),
     withConnection: <T>(fn: (conn: Executor) => Promise<T>) => fn(base),
     ...(typeof instance.listen === 'function'
