@@ -197,7 +197,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const limits = resolveLimits(options.limits);
   const traceContext = options.traceContext ?? true;
   if (options.autocommit !== undefined && typeof options.autocommit !== 'boolean') {
-    throw new OutboxError('INVALID_OPTION', `autocommit must be a boolean, got ${String(options.autocommit)}`);
+    throw new OutboxError(
+      'INVALID_OPTION',
+      `autocommit must be a boolean, got ${String(options.autocommit)}`,
+    );
   }
   const writeOptions: WriteOptions = { caller: 'outbox.add', autocommit: options.autocommit === true };
   const encode = (messages: NewMessage | readonly NewMessage[]) =>

@@ -313,7 +313,10 @@ export class SqlMessageStore implements MessageStore {
       throw new OutboxError('INVALID_OPTION', 'adminBatchSize must be a positive integer');
     this.#adminBatch = batch;
     if (options.autocommit !== undefined && typeof options.autocommit !== 'boolean')
-      throw new OutboxError('INVALID_OPTION', `autocommit must be a boolean, got ${String(options.autocommit)}`);
+      throw new OutboxError(
+        'INVALID_OPTION',
+        `autocommit must be a boolean, got ${String(options.autocommit)}`,
+      );
     this.#autocommit = options.autocommit === true;
   }
 
