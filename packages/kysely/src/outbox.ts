@@ -4,6 +4,7 @@ import {
   type MessageLimits,
   type NewMessage,
   SqlMessageStore,
+  writeMessages,
 } from '@troutbox/core';
 import { type OutboxDialectOptions, resolveDialect } from './dialect.js';
 import { checkKysely, type KyselyLike, kyselyExecutor } from './executor.js';
@@ -18,6 +19,14 @@ export interface KyselyOutboxOptions extends OutboxDialectOptions {
    * not see), with the number of messages. Use it to `wake()` a relay in the same process.
    */
   onAdd?: (count: number) => void;
+  /**
+   * Accept `addMessage` (and `store(db).add`) on a plain `Kysely` instance, where each write
+   * commits on its own whatever your transaction does. Off by default: such a write is refused
+   * with `OutboxError` `NOT_IN_TRANSACTION` before any SQL. A transaction that has already
+   * committed or rolled back is refused either way.
+   * @defaultValue false
+   */
+  autocommit?: boolean;
 }
 
 /** The outbox of one table, for Kysely. */
@@ -27,8 +36,10 @@ export interface KyselyOutbox {
   /**
    * Write one message or many on `db`, in one statement. Pass the `trx` of
    * `db.transaction().execute(async (trx) => …)` or a `ControlledTransaction`, and the messages
-   * commit or roll back with the business change. On a plain `Kysely` instance the write is
-   * atomic on its own. Every message is validated before anything is written.
+   * commit or roll back with the business change. A plain `Kysely` instance is refused with
+   * `NOT_IN_TRANSACTION` unless the outbox was made with `autocommit: true` (then the write is
+   * atomic on its own), and so is a transaction that has ended. Every message is validated, and
+   * the handle checked, before anything is written.
    * @returns the number of messages written
    */
   addMessage(db: KyselyLike, messages: NewMessage | readonly NewMessage[]): Promise<number>;
@@ -54,19 +65,32 @@ export interface KyselyOutbox {
  */
 export function kyselyOutbox(options: KyselyOutboxOptions = {}): KyselyOutbox {
   const dialect = resolveDialect(options);
-  const outbox = createOutbox({ dialect, limits: options.limits, onAdd: options.onAdd });
+  const { limits, onAdd, autocommit } = options;
+  // createOutbox checks limits, onAdd and autocommit, and encodes; the write itself goes through
+  // writeMessages so that a refusal names addMessage.
+  const outbox = createOutbox({ dialect, limits, onAdd, autocommit });
+  const write = { caller: 'addMessage', autocommit: autocommit === true };
   return {
     dialect,
     async addMessage(db, messages) {
       checkKysely(db, 'addMessage');
       const encoded = outbox.encode(messages);
-      // On a plain Kysely the executor is transactional, so core gives a write of more than one
-      // statement a transaction of its own; on a transaction it writes in the caller's.
-      await outbox.insertEncoded(kyselyExecutor(db), encoded);
+      // Core refuses a plain Kysely (autocommit) or an ended transaction before any SQL. With
+      // autocommit allowed, the executor of a plain Kysely is transactional, so core gives a
+      // write of more than one statement a transaction of its own; on a transaction it writes in
+      // the caller's.
+      await writeMessages(dialect, kyselyExecutor(db), encoded, write);
+      if (encoded.length > 0) {
+        try {
+          onAdd?.(encoded.length);
+        } catch {
+          // A wake-up hint must never fail (and so roll back) the caller's business transaction.
+        }
+      }
       return encoded.length;
     },
     store(db) {
-      return new SqlMessageStore({ dialect, db: kyselyExecutor(db), limits: options.limits });
+      return new SqlMessageStore({ dialect, db: kyselyExecutor(db), limits, autocommit });
     },
     migrations: () => outboxMigrations(options),
   };
@@ -75,10 +99,11 @@ export function kyselyOutbox(options: KyselyOutboxOptions = {}): KyselyOutbox {
 let defaultOutbox: KyselyOutbox | undefined;
 
 /**
- * Write one message or many into `public.outbox_messages`, in the caller's Kysely transaction
- * (or atomically on its own on a plain `Kysely` instance). One statement however many messages;
- * every message is validated first, and nothing is written if one is invalid. For another table,
- * use {@link kyselyOutbox}.
+ * Write one message or many into `public.outbox_messages`, in the caller's Kysely transaction.
+ * One statement however many messages; every message is validated first, and nothing is written
+ * if one is invalid. A plain `Kysely` instance, or a transaction that has already committed or
+ * rolled back, is refused with `OutboxError` `NOT_IN_TRANSACTION` before any SQL. For another
+ * table, or to allow autocommit writes, use {@link kyselyOutbox}.
  *
  * @example
  * ```ts
