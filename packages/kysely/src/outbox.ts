@@ -8,10 +8,10 @@ import {
 } from '@troutbox/core';
 import { type OutboxDialectOptions, resolveDialect } from './dialect.js';
 import { checkKysely, type KyselyLike, kyselyExecutor } from './executor.js';
-import { type OutboxMigrationProvider, outboxMigrations } from './migrations.js';
+import { migrationsFor, type OutboxMigrationProvider } from './migrations.js';
 
-/** Options of {@link kyselyOutbox}. */
-export interface KyselyOutboxOptions extends OutboxDialectOptions {
+/** What {@link kyselyOutbox} takes besides the dialect and its table. */
+export interface OutboxWriteOptions {
   /** Limits checked before anything is written. @defaultValue core's `defaultMessageLimits` */
   limits?: Partial<MessageLimits>;
   /**
@@ -28,6 +28,20 @@ export interface KyselyOutboxOptions extends OutboxDialectOptions {
    */
   autocommit?: boolean;
 }
+
+/** Names of {@link OutboxWriteOptions}, for the check of option names. */
+const writeOptionNames = Object.keys({
+  limits: true,
+  onAdd: true,
+  autocommit: true,
+} satisfies Record<keyof OutboxWriteOptions, true>);
+
+/**
+ * Options of {@link kyselyOutbox}: the database and its dialect's options (`schema`, `table`,
+ * `ordering`, …) or a core `Dialect`, plus {@link OutboxWriteOptions}. An unknown option name is
+ * an `INVALID_OPTION` error.
+ */
+export type KyselyOutboxOptions = OutboxDialectOptions & OutboxWriteOptions;
 
 /** The outbox of one table, for Kysely. */
 export interface KyselyOutbox {
@@ -52,10 +66,13 @@ export interface KyselyOutbox {
 /**
  * The outbox of one table, for Kysely: `addMessage`, a store for the relay, and migrations.
  * For the default table (`public.outbox_messages`) the top-level {@link addMessage} is enough.
+ * The dialect's options go beside the others (`ordering: 'key'`, `notify`, `partitioned` on
+ * PostgreSQL; `ordering`, `lockTimeoutSeconds` on MySQL), or come in a core dialect
+ * (`dialect: postgres({ … })`). Producers and relays of one table must agree on them.
  *
  * @example
  * ```ts
- * const outbox = kyselyOutbox({ schema: 'app', table: 'outbox' });
+ * const outbox = kyselyOutbox({ schema: 'app', table: 'outbox', ordering: 'key' });
  * await db.transaction().execute(async (trx) => {
  *   await trx.insertInto('order').values(order).execute();
  *   await outbox.addMessage(trx, { topic: 'orders', key: order.id, payload: order });
@@ -64,7 +81,7 @@ export interface KyselyOutbox {
  * ```
  */
 export function kyselyOutbox(options: KyselyOutboxOptions = {}): KyselyOutbox {
-  const dialect = resolveDialect(options);
+  const { dialect, schema } = resolveDialect(options, 'kyselyOutbox', writeOptionNames);
   const { limits, onAdd, autocommit } = options;
   // createOutbox checks limits, onAdd and autocommit, and encodes; the write itself goes through
   // writeMessages so that a refusal names addMessage.
@@ -92,7 +109,7 @@ export function kyselyOutbox(options: KyselyOutboxOptions = {}): KyselyOutbox {
     store(db) {
       return new SqlMessageStore({ dialect, db: kyselyExecutor(db), limits, autocommit });
     },
-    migrations: () => outboxMigrations(options),
+    migrations: () => migrationsFor(dialect, schema),
   };
 }
 
