@@ -1,7 +1,7 @@
 // The databases every Kysely test runs on, so that each test is written once and parameterised
 // by database (describe.each(databases)). Not part of the package: excluded from the build.
 import { uniqueName } from '@troutbox/core/testing';
-import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
+import { Kysely, type LogEvent, MysqlDialect, PostgresDialect, sql } from 'kysely';
 import { createPool } from 'mysql2';
 import pg from 'pg';
 import type { OutboxDialectName } from './index.js';
@@ -16,11 +16,23 @@ export interface TestDatabase {
   close(): Promise<void>;
 }
 
+export interface OpenOptions {
+  connections?: number;
+  onQuery?: (sql: string) => void;
+}
+
+/** Kysely's `log` option for `onQuery`: every statement, whether it succeeded or failed. */
+const logTo = (onQuery: OpenOptions['onQuery']) =>
+  onQuery ? { log: (event: LogEvent) => onQuery(event.query.sql) } : {};
+
 export interface DatabaseUnderTest {
   readonly label: string;
   readonly dialect: OutboxDialectName;
-  /** Create a fresh schema (database) and a Kysely instance on the server. */
-  open(prefix: string, options?: { connections?: number }): Promise<TestDatabase>;
+  /**
+   * Create a fresh schema (database) and a Kysely instance on the server. `onQuery` sees the SQL
+   * of every statement the instance (or a transaction of it) sent, to prove that none was.
+   */
+  open(prefix: string, options?: OpenOptions): Promise<TestDatabase>;
   /** Describe a table the way the database's catalog does, without the schema name. */
   describeTable(db: Kysely<any>, schema: string, table: string): Promise<unknown>;
   tableExists(db: Kysely<any>, schema: string, table: string): Promise<boolean>;
@@ -34,7 +46,7 @@ const postgresUnderTest: DatabaseUnderTest = {
   async open(prefix, options = {}) {
     const schema = uniqueName(prefix);
     const pool = new pg.Pool({ connectionString: pgUrl, max: options.connections ?? 4 });
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }), ...logTo(options.onQuery) });
     await db.schema.createSchema(schema).execute();
     return {
       db,
@@ -79,7 +91,7 @@ const mysqlUnderTest: DatabaseUnderTest = {
   async open(prefix, options = {}) {
     const schema = uniqueName(prefix);
     const pool = createPool({ uri: mysqlUrl, connectionLimit: options.connections ?? 4 });
-    const db = new Kysely<any>({ dialect: new MysqlDialect({ pool }) });
+    const db = new Kysely<any>({ dialect: new MysqlDialect({ pool }), ...logTo(options.onQuery) });
     await db.schema.createSchema(schema).execute();
     return {
       db,

@@ -4,6 +4,7 @@ import {
   type QueryResult,
   type TransactionalExecutor,
   type TransactionOptions,
+  type TransactionState,
 } from '@troutbox/core';
 import { CompiledQuery, type QueryResult as KyselyQueryResult } from 'kysely';
 
@@ -21,6 +22,10 @@ import { CompiledQuery, type QueryResult as KyselyQueryResult } from 'kysely';
 export interface KyselyLike {
   /** `true` for a `Transaction` or `ControlledTransaction`. */
   readonly isTransaction: boolean;
+  /** A `ControlledTransaction`'s (and its savepoints'): `true` once committed. */
+  readonly isCommitted?: boolean;
+  /** A `ControlledTransaction`'s (and its savepoints'): `true` once rolled back. */
+  readonly isRolledBack?: boolean;
   executeQuery<R>(query: CompiledQuery<R>): Promise<KyselyQueryResult<R>>;
   withoutPlugins(): KyselyLike;
   /** Kysely's transaction builder (a transaction's own throws, which troutbox never calls). */
@@ -53,11 +58,43 @@ export function checkKysely(db: unknown, caller: string): asserts db is KyselyLi
 }
 
 /**
+ * Has Kysely marked this transaction handle as finished? Kysely (0.28.11 and later) gives the
+ * handle of `transaction().execute(cb)` an executor that refuses queries once `cb`'s transaction
+ * committed or rolled back, but exposes that state only on a `ControlledTransaction`. Its `stream`
+ * runs the same check synchronously and returns a generator that does nothing until iterated, so
+ * calling it tells without touching the connection. A handle without that executor (an older
+ * Kysely) cannot tell, and counts as open.
+ */
+function kyselyRefusesQueries(db: KyselyLike): boolean {
+  const executor = (db as { getExecutor?: () => unknown }).getExecutor?.() as
+    | { stream?: (query: CompiledQuery, chunkSize: number) => unknown }
+    | undefined;
+  if (typeof executor?.stream !== 'function') return false;
+  try {
+    executor.stream(CompiledQuery.raw('SELECT 1'), 1);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Where a Kysely handle stands, without a round trip: a `Kysely` instance (or the connection of
+ * `db.connection()`) runs each statement in autocommit; a `Transaction` or `ControlledTransaction`
+ * (or a savepoint of one) is in its transaction until that commits or rolls back.
+ */
+function stateOf(db: KyselyLike): TransactionState {
+  if (!db.isTransaction) return 'autocommit';
+  if (db.isCommitted === true || db.isRolledBack === true) return 'ended';
+  return kyselyRefusesQueries(db) ? 'ended' : 'transaction';
+}
+
+/**
  * An executor on one Kysely handle. Core's SQL goes through `executeQuery` as a raw compiled
  * query, with its parameters bound by the driver. Plugins are left out: core reads rows by their
  * column names, which a `CamelCasePlugin` would rename.
  */
-function queryOn(db: KyselyLike): Executor {
+function queryOn(db: KyselyLike, state: () => TransactionState): Executor {
   const raw = db.withoutPlugins();
   return {
     async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
@@ -68,6 +105,7 @@ function queryOn(db: KyselyLike): Executor {
       const affected = result.numAffectedRows === undefined ? 0 : Number(result.numAffectedRows);
       return { rows: result.rows, rowCount: Math.max(affected, result.rows.length) };
     },
+    transactionState: state,
   };
 }
 
@@ -79,6 +117,10 @@ function queryOn(db: KyselyLike): Executor {
  *   `setIsolationLevel` when core asks for one), and
  *   `withConnection` is `db.connection().execute(…)`.
  * - On a `Transaction` or `ControlledTransaction`: an executor bound to that transaction.
+ *
+ * Each reports its `transactionState()`, which core checks before writing messages: a `Kysely`
+ * instance is `'autocommit'`; a transaction (and the handle core's `transaction(fn)` gives `fn`)
+ * is `'transaction'`, and `'ended'` once it has committed or rolled back.
  *
  * Rows come back as the database returns them, without the instance's plugins.
  *
@@ -94,17 +136,25 @@ export function kyselyExecutor(trx: KyselyTransactionLike): Executor;
 export function kyselyExecutor(db: KyselyLike): TransactionalExecutor;
 export function kyselyExecutor(db: KyselyLike): Executor | TransactionalExecutor {
   checkKysely(db, 'kyselyExecutor');
-  const base = queryOn(db);
+  const base = queryOn(db, () => stateOf(db));
   if (db.isTransaction) return base;
   return {
-    query: base.query,
+    ...base,
     transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
       let builder = db.transaction();
       // The dialect asks for one where the database's default is wrong for claiming (MySQL).
       if (options?.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
-      return builder.execute((trx) => fn(queryOn(trx)));
+      return builder.execute(async (trx) => {
+        // Ended as soon as fn is done, whatever the Kysely version can tell about trx afterwards.
+        let open = true;
+        try {
+          return await fn(queryOn(trx, () => (open ? stateOf(trx) : 'ended')));
+        } finally {
+          open = false;
+        }
+      });
     },
     withConnection: <T>(fn: (conn: Executor) => Promise<T>) =>
-      db.connection().execute((conn) => fn(queryOn(conn))),
+      db.connection().execute((conn) => fn(queryOn(conn, () => stateOf(conn)))),
   };
 }

@@ -4,7 +4,14 @@
  * `Kysely` instance for the relay.
  * @packageDocumentation
  */
-export type { OutboxDialectName, OutboxDialectOptions, OutboxTableOptions } from './dialect.js';
+export type {
+  KyselyDialectObjectOptions,
+  KyselyMysqlOptions,
+  KyselyPostgresOptions,
+  OutboxDialectName,
+  OutboxDialectOptions,
+  OutboxTableOptions,
+} from './dialect.js';
 export {
   type KyselyLike,
   type KyselyTransactionBuilderLike,
@@ -19,4 +26,10 @@ export {
   outboxMigrations,
   outboxMigratorTables,
 } from './migrations.js';
-export { addMessage, type KyselyOutbox, type KyselyOutboxOptions, kyselyOutbox } from './outbox.js';
+export {
+  addMessage,
+  type KyselyOutbox,
+  type KyselyOutboxOptions,
+  kyselyOutbox,
+  type OutboxWriteOptions,
+} from './outbox.js';

@@ -1,4 +1,4 @@
-import { type Migration as CoreMigration, OutboxError } from '@troutbox/core';
+import { type Migration as CoreMigration, type Dialect, OutboxError } from '@troutbox/core';
 import type { Kysely } from 'kysely';
 import { type OutboxDialectOptions, resolveDialect } from './dialect.js';
 import { kyselyExecutor } from './executor.js';
@@ -42,7 +42,10 @@ function migrationName(m: CoreMigration): string {
  * The outbox table's migrations as a Kysely `MigrationProvider`: core's numbered migrations
  * for the schema and table, named `0001_create_outbox`, … Each `up` and `down` runs core's
  * statements on the migrator's connection (in its transaction on PostgreSQL). The first also
- * creates the schema if it is missing; `down` drops the table but never the schema.
+ * creates a `schema` named in the options if it is missing (a core `Dialect` given as `dialect`
+ * needs its schema to exist); `down` drops the table but never the schema. Takes the options of
+ * {@link kyselyOutbox} that shape the table (`partitioned` makes a partitioned one); an unknown
+ * option name is an `INVALID_OPTION` error.
  *
  * Run it with its own `Migrator` and history table ({@link outboxMigratorTables}), or merge it
  * into the application's provider with {@link mergeMigrationProviders}.
@@ -60,8 +63,12 @@ function migrationName(m: CoreMigration): string {
  * ```
  */
 export function outboxMigrations(options: OutboxDialectOptions = {}): OutboxMigrationProvider {
-  const dialect = resolveDialect(options);
-  const schema = options.schema;
+  const { dialect, schema } = resolveDialect(options, 'outboxMigrations', []);
+  return migrationsFor(dialect, schema);
+}
+
+/** The migrations of `dialect`'s table; the first creates `schema` when one is named. */
+export function migrationsFor(dialect: Dialect, schema: string | undefined): OutboxMigrationProvider {
   const migrations: Record<string, Required<KyselyMigration>> = {};
   for (const m of dialect.migrations()) {
     migrations[migrationName(m)] = Object.freeze({

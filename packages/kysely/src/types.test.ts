@@ -2,7 +2,9 @@ import {
   type Executor,
   isOutboxError,
   type MessageStore,
+  mysql,
   type NewMessage,
+  postgres,
   type TransactionalExecutor,
 } from '@troutbox/core';
 import {
@@ -55,6 +57,10 @@ describe('types of the public API', () => {
     expectTypeOf(addMessage).returns.toEqualTypeOf<Promise<number>>();
     expectTypeOf(kyselyOutbox).toBeCallableWith({ dialect: 'mysql', schema: 'shop', table: 'outbox' });
     expectTypeOf(kyselyOutbox).toBeCallableWith({ dialect: 'postgres', limits: { maxPayloadBytes: 1024 } });
+    expectTypeOf(kyselyOutbox).toBeCallableWith({ ordering: 'key', notify: false, partitioned: true });
+    expectTypeOf(kyselyOutbox).toBeCallableWith({ dialect: 'mysql', ordering: 'key', lockTimeoutSeconds: 5 });
+    expectTypeOf(kyselyOutbox).toBeCallableWith({ dialect: postgres({ ordering: 'key' }), autocommit: true });
+    expectTypeOf(outboxMigrations).toBeCallableWith({ dialect: mysql({ database: 'shop' }) });
     const outbox = kyselyOutbox({ schema: 'app' });
     expectTypeOf(outbox).toEqualTypeOf<KyselyOutbox>();
     expectTypeOf(outbox.addMessage).toBeCallableWith(trx, message);
@@ -122,7 +128,15 @@ describe('types of the public API', () => {
     // @ts-expect-error no such dialect
     expect(() => kyselyOutbox({ dialect: 'oracle' })).toThrow(/dialect must be one of/);
     // @ts-expect-error a typo in an option name
-    expect(kyselyOutbox({ tabel: 'x' }).dialect.tableName).toBe('"public"."outbox_messages"');
+    expect(() => kyselyOutbox({ tabel: 'x' })).toThrow(/unknown option "tabel"/);
+    // @ts-expect-error notify is PostgreSQL's
+    expect(() => kyselyOutbox({ dialect: 'mysql', notify: false })).toThrow(
+      /notify is an option of the postgres/,
+    );
+    // @ts-expect-error a core dialect carries its own table
+    expect(() => kyselyOutbox({ dialect: postgres(), table: 'x' })).toThrow(/table belongs to the dialect/);
+    // @ts-expect-error onAdd is kyselyOutbox's, not the migrations'
+    expect(() => outboxMigrations({ onAdd: () => {} })).toThrow(/outboxMigrations: unknown option "onAdd"/);
     // @ts-expect-error a migration provider has getMigrations()
     expect(() => mergeMigrationProviders({ app: { migrations: {} } })).toThrow(/not a migration provider/);
     // @ts-expect-error kyselyExecutor takes a Kysely handle
