@@ -1,7 +1,7 @@
 import { type NewMessage, OutboxError } from '@troutbox/core';
 import { entityManagerExecutor } from './executor.js';
 import type { DataSourceLike, EntityManagerLike } from './handles.js';
-import { checkOptions, OutboxCache, type TypeormOutboxOptions } from './options.js';
+import { checkOptions, OutboxCache, type TypeormOutboxOptions, WRITE_OPTIONS } from './options.js';
 import { isOutboxSubscriber } from './subscriber.js';
 
 const defaults = new OutboxCache({});
@@ -11,7 +11,7 @@ function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | u
   if (options !== undefined) {
     let cache = byOptions.get(options);
     if (!cache) {
-      cache = new OutboxCache(checkOptions(options, 'addMessage'));
+      cache = new OutboxCache(checkOptions(options, 'addMessage', WRITE_OPTIONS));
       byOptions.set(options, cache);
     }
     return cache.for(dataSource.options.type);

@@ -2,7 +2,7 @@ import { type EncodedMessage, type NewMessage, OutboxError } from '@troutbox/cor
 import { EventSubscriber } from 'typeorm';
 import { queryRunnerExecutor } from './executor.js';
 import type { DataSourceLike, QueryRunnerLike } from './handles.js';
-import { checkOptions, OutboxCache, type TypeormOutboxOptions } from './options.js';
+import { checkOptions, OutboxCache, SUBSCRIBER_OPTIONS, type TypeormOutboxOptions } from './options.js';
 
 /**
  * An entity that carries outbox messages: the domain code records them on the entity, and the
@@ -108,7 +108,7 @@ export class OutboxSubscriber {
   readonly #written = new WeakMap<QueryRunnerLike, number>();
 
   constructor(options?: OutboxSubscriberOptions) {
-    this.options = checkOptions(options, 'OutboxSubscriber', ['onCommit']);
+    this.options = checkOptions(options, 'OutboxSubscriber', SUBSCRIBER_OPTIONS);
     if (this.options.onCommit !== undefined && typeof this.options.onCommit !== 'function') {
       throw new OutboxError('INVALID_OPTION', 'OutboxSubscriber: onCommit must be a function');
     }
