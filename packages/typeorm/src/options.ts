@@ -36,12 +36,21 @@ export interface TypeormOutboxOptions {
    * `schema`, `database` and `table` are then ignored.
    */
   dialect?: Dialect;
+  /**
+   * Accept writes through a handle that is not in a transaction: `dataSource.manager`, a query
+   * runner with no transaction started, an entity saved with `{ transaction: false }`. Each
+   * such write commits on its own, whatever happens to the business change around it. Off by
+   * default: such a write is refused with `NOT_IN_TRANSACTION` before any SQL. A handle whose
+   * transaction has ended is refused even so.
+   * @defaultValue false
+   */
+  autocommit?: boolean;
 }
 
 /** The options that say where the outbox table is: what the migrations and `dialectFor` read. */
 export const TABLE_OPTIONS: readonly string[] = ['schema', 'database', 'table', 'dialect'];
 /** Every option of {@link TypeormOutboxOptions}: what the writers (`addMessage`, the subscriber) read. */
-export const WRITE_OPTIONS: readonly string[] = [...TABLE_OPTIONS, 'limits'];
+export const WRITE_OPTIONS: readonly string[] = [...TABLE_OPTIONS, 'limits', 'autocommit'];
 /** The subscriber's options: the writers' and its `onCommit` hook. */
 export const SUBSCRIBER_OPTIONS: readonly string[] = [...WRITE_OPTIONS, 'onCommit'];
 
@@ -66,6 +75,9 @@ export function checkOptions<O extends TypeormOutboxOptions>(
         `${where}: unknown option "${key}" (expected one of: ${known.join(', ')})`,
       );
     }
+  }
+  if (options.autocommit !== undefined && typeof options.autocommit !== 'boolean') {
+    throw new OutboxError('INVALID_OPTION', `${where}: autocommit must be a boolean`);
   }
   if (options.schema !== undefined) validateIdentifier(options.schema, 'schema');
   if (options.database !== undefined) validateIdentifier(options.database, 'database', 64);
@@ -157,6 +169,7 @@ export class OutboxCache {
       outbox = createOutbox({
         dialect: dialectFor(type, pick(this.#options, TABLE_OPTIONS)),
         limits: this.#options.limits ?? {},
+        autocommit: this.#options.autocommit === true,
       });
       this.#byType.set(type, outbox);
     }
