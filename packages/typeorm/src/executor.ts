@@ -92,6 +92,10 @@ async function runTransaction<T>(
  * committed or rolled back, even if the runner starts another later. An `ended` executor runs
  * no statement at all (`NOT_IN_TRANSACTION`).
  *
+ * `transaction(fn)` opens a transaction on the runner (a savepoint inside an open one): a
+ * write of several statements through a runner outside a transaction, when autocommit is
+ * allowed, is still all or nothing.
+ *
  * TypeORM's plain `query()` answers differently per driver (on PostgreSQL `[rows, count]` for
  * UPDATE and DELETE, on MySQL a `ResultSetHeader` with `affectedRows`); the structured form
  * (`useStructuredResult`) gives the rows and the affected count on every driver, which is what
@@ -113,7 +117,7 @@ export function queryRunnerExecutor(queryRunner: QueryRunnerLike): Executor {
   return runnerExecutor(queryRunner);
 }
 
-function runnerExecutor(runner: QueryRunnerLike): Executor {
+function runnerExecutor(runner: QueryRunnerLike): TransactionalExecutor {
   // Made inside a transaction, the handle belongs to it: once it is seen over, it stays over.
   // (TypeORM has no transaction id to tell a later transaction on the same runner apart; a
   // handle that never looked in between follows the runner into it.)
@@ -128,7 +132,14 @@ function runnerExecutor(runner: QueryRunnerLike): Executor {
     }
     return now;
   };
-  return onRunner(runner, state);
+  return {
+    ...onRunner(runner, state),
+    transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
+      const level = isolationLevel(options);
+      if (state() === 'ended') return Promise.reject(endedError());
+      return runTransaction(runner, level, fn);
+    },
+  };
 }
 
 const LEVELS: Record<IsolationLevel, TransactionIsolationLevel> = {
@@ -211,9 +222,9 @@ export function typeormExecutor(dataSource: DataSourceLike): TransactionalExecut
  * An executor on a TypeORM `EntityManager`: inside `dataSource.transaction(async (manager) => …)`
  * it runs on that transaction's query runner and reports `transaction`; once that transaction
  * is over (TypeORM then releases the runner) it reports `ended` and runs nothing. On the root
- * manager (`dataSource.manager`, no query runner) it reports `autocommit`: each statement runs
- * on a pooled connection and commits on its own — which `outbox.add` refuses unless the outbox
- * allows autocommit.
+ * manager (`dataSource.manager`, no query runner) it is {@link typeormExecutor}: `autocommit`,
+ * each statement on a pooled connection, committing on its own — which `outbox.add` refuses
+ * unless the outbox allows autocommit.
  *
  * @example
  * ```ts
@@ -229,14 +240,7 @@ export function entityManagerExecutor(manager: EntityManagerLike): Executor {
   }
   // A released runner is not "no runner": its transaction is over, and falling back to the pool
   // would commit the write on its own.
-  if (manager.queryRunner) return runnerExecutor(manager.queryRunner);
-  const { dataSource } = manager;
-  return {
-    transactionState: () => 'autocommit',
-    query<Row>(sql: string, params?: readonly unknown[]) {
-      return withRunner(dataSource, (r) => structuredQuery<Row>(r, sql, params));
-    },
-  };
+  return manager.queryRunner ? runnerExecutor(manager.queryRunner) : typeormExecutor(manager.dataSource);
 }
 
 /**

@@ -2,8 +2,18 @@
 // - a write through a manager, query runner or executor that is not in a transaction is refused
 //   before any SQL (NOT_IN_TRANSACTION), unless `autocommit: true` was asked for;
 // - a handle whose transaction is over is always refused, never written through the pool;
+// - one addMessage of several statements is all or nothing;
 // - the package's factories reject option names they do not know.
-import { createOutbox, type Executor, isOutboxError, type NewMessage, SqlMessageStore } from '@troutbox/core';
+import {
+  createOutbox,
+  type Dialect,
+  type Executor,
+  isOutboxError,
+  type NewMessage,
+  quoteMysql,
+  quotePg,
+  SqlMessageStore,
+} from '@troutbox/core';
 import { uniqueName } from '@troutbox/core/testing';
 import type { DataSource, EntityManager } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -19,6 +29,7 @@ import {
   OrderSchema,
   outboxDialect,
   StatementLog,
+  type TestDatabase,
   testDataSource,
 } from './test-support.js';
 
@@ -31,6 +42,22 @@ async function refused(promise: Promise<unknown>, code = 'NOT_IN_TRANSACTION'): 
     (e: unknown) => e,
   );
   expect(isOutboxError(error, code as never), String(error)).toBe(true);
+}
+
+/** A trigger that refuses a row with topic `refused`: a failure after earlier statements ran. */
+async function refuseTopic(db: TestDatabase, dataSource: DataSource, ns: string, dialect: Dialect) {
+  if (db.type === 'postgres') {
+    await dataSource.query(`CREATE FUNCTION ${quotePg(ns)}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.topic = 'refused' THEN RAISE EXCEPTION 'refused by trigger'; END IF; RETURN NEW; END $$`);
+    await dataSource.query(
+      `CREATE TRIGGER refuse BEFORE INSERT ON ${dialect.tableName} FOR EACH ROW EXECUTE FUNCTION ${quotePg(ns)}.refuse()`,
+    );
+  } else {
+    await dataSource.query(
+      `CREATE TRIGGER ${quoteMysql(ns)}.refuse BEFORE INSERT ON ${dialect.tableName} FOR EACH ROW
+       BEGIN IF NEW.topic = 'refused' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by trigger'; END IF; END`,
+    );
+  }
 }
 
 describe.each(databases)('transaction rules on $name', (db) => {
@@ -54,6 +81,7 @@ describe.each(databases)('transaction rules on $name', (db) => {
     await dataSource.synchronize();
     store = new SqlMessageStore({ dialect, db: typeormExecutor(dataSource) });
     await store.migrate();
+    await refuseTopic(db, dataSource, ns, dialect);
   });
   afterAll(() => close?.());
   beforeEach(async () => {
@@ -238,6 +266,41 @@ describe.each(databases)('transaction rules on $name', (db) => {
     await refused(addMessage(runner.manager, message, allowed));
     await refused(addMessage(runner.manager, message));
     expect(await count()).toBe(0);
+  });
+
+  it('one addMessage too large for one statement is all or nothing: a refused last row leaves nothing committed', async () => {
+    const total = 10_001; // more than one INSERT on both databases; the last row is refused
+    expect(total).toBeGreaterThan(dialect.maxRowsPerInsert);
+    const messages = Array.from({ length: total }, (_, i) => ({
+      topic: i === total - 1 ? 'refused' : 'bulk',
+      payload: i,
+    }));
+    // Inside the caller's transaction: written at once (options), or in the subscriber's batch
+    // at commit (none).
+    await expect(dataSource.transaction((manager) => addMessage(manager, messages, where))).rejects.toThrow(
+      /refused by trigger/,
+    );
+    expect(await count()).toBe(0);
+    await expect(dataSource.transaction((manager) => addMessage(manager, messages))).rejects.toThrow(
+      /refused by trigger/,
+    );
+    expect(await count()).toBe(0);
+    // Outside one, with autocommit allowed: a transaction of its own, on the pool or the runner.
+    const allowed = { ...where, autocommit: true };
+    await expect(addMessage(dataSource.manager, messages, allowed)).rejects.toThrow(/refused by trigger/);
+    expect(await count()).toBe(0);
+    const runner = dataSource.createQueryRunner();
+    try {
+      await expect(addMessage(runner.manager, messages, allowed)).rejects.toThrow(/refused by trigger/);
+      expect(runner.isTransactionActive).toBe(false);
+    } finally {
+      await runner.release();
+    }
+    expect(await count()).toBe(0);
+    // Without the refused row, every message is written.
+    const fine = messages.map((m) => ({ ...m, topic: 'bulk' }));
+    expect(await dataSource.transaction((manager) => addMessage(manager, fine, where))).toBe(total);
+    expect(await count()).toBe(total);
   });
 
   it('unknown option names are INVALID_OPTION in every factory of the package', async () => {
