@@ -1,7 +1,7 @@
 import { type NewMessage, OutboxError } from '@troutbox/core';
-import { entityManagerExecutor } from './executor.js';
+import { checkWrite, entityManagerExecutor } from './executor.js';
 import type { DataSourceLike, EntityManagerLike } from './handles.js';
-import { checkOptions, OutboxCache, type TypeormOutboxOptions } from './options.js';
+import { checkOptions, OutboxCache, type TypeormOutboxOptions, WRITE_OPTIONS } from './options.js';
 import { isOutboxSubscriber } from './subscriber.js';
 
 const defaults = new OutboxCache({});
@@ -11,7 +11,7 @@ function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | u
   if (options !== undefined) {
     let cache = byOptions.get(options);
     if (!cache) {
-      cache = new OutboxCache(checkOptions(options, 'addMessage'));
+      cache = new OutboxCache(checkOptions(options, 'addMessage', WRITE_OPTIONS));
       byOptions.set(options, cache);
     }
     return cache.for(dataSource.options.type);
@@ -23,8 +23,12 @@ function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | u
  * Write one message or many in the transaction of `manager`.
  *
  * Pass the manager that `dataSource.transaction(async (manager) => …)` hands you: the messages
- * commit or roll back with everything else done through it. On a manager outside a transaction
- * (`dataSource.manager`) the insert commits on its own.
+ * commit or roll back with everything else done through it. A manager outside a transaction
+ * (`dataSource.manager`, or a query runner's manager with no transaction started) is refused
+ * before any SQL, since its insert would commit on its own whatever the business change does —
+ * unless `autocommit: true` is in the options (`options`, or the registered subscriber's when
+ * there are none). A manager whose transaction is over (kept after `dataSource.transaction`
+ * returned) is always refused.
  *
  * Without `options`, the table is the one of the {@link OutboxSubscriber} registered on the data
  * source, and inside a transaction the messages join the subscriber's batch: written at commit
@@ -35,8 +39,8 @@ function outboxFor(dataSource: DataSourceLike, options: TypeormOutboxOptions | u
  * statement.
  *
  * @returns the number of messages written
- * @throws OutboxError `INVALID_MESSAGE`, `PAYLOAD_TOO_LARGE`, `UNSERIALIZABLE_PAYLOAD` before
- * anything is written
+ * @throws OutboxError `NOT_IN_TRANSACTION` (see above), `INVALID_OPTION`, `INVALID_MESSAGE`,
+ * `PAYLOAD_TOO_LARGE`, `UNSERIALIZABLE_PAYLOAD`, all before anything is written
  *
  * @example
  * ```ts
@@ -54,18 +58,22 @@ export async function addMessage(
   if (typeof manager?.dataSource?.createQueryRunner !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'addMessage needs a TypeORM EntityManager as its first argument');
   }
-  const subscriber = manager.dataSource.subscribers.find(isOutboxSubscriber);
+  const { dataSource } = manager;
+  const subscriber = dataSource.subscribers.find(isOutboxSubscriber);
+  const viaSubscriber = subscriber !== undefined && options === undefined;
+  const outbox = viaSubscriber ? subscriber.outboxFor(dataSource) : outboxFor(dataSource, options);
+  const db = entityManagerExecutor(manager);
+  // Before anything else: a manager outside a transaction, or whose transaction is over, never
+  // writes (the root manager would commit each message on its own, whatever the business
+  // change does), unless autocommit was asked for where the options are.
+  checkWrite(db, 'addMessage', (viaSubscriber ? subscriber.options : options)?.autocommit);
   const runner = manager.queryRunner;
-  if (subscriber && options === undefined && runner && !runner.isReleased) {
+  if (viaSubscriber && runner?.isTransactionActive) {
     // Joins the subscriber's batch: one insert for the transaction, in call order with the
     // messages of saved entities, dropped with a savepoint that rolls back.
-    return subscriber.write(runner, manager.dataSource, messages);
+    return subscriber.write(runner, dataSource, messages);
   }
-  const outbox =
-    subscriber && options === undefined
-      ? subscriber.outboxFor(manager.dataSource)
-      : outboxFor(manager.dataSource, options);
-  const count = await outbox.add(entityManagerExecutor(manager), messages);
+  const count = await outbox.add(db, messages);
   subscriber?.noteWritten(runner, count);
   return count;
 }

@@ -2,6 +2,9 @@ import { type MessageStatus, validateIdentifier } from '@troutbox/core';
 import { Check, Column, Entity, Index, PrimaryGeneratedColumn, type ValueTransformer } from 'typeorm';
 import { checkOptions, dialectFor } from './options.js';
 
+// `dialect` is not among them: the entity's columns come from `type`, never from a dialect object.
+const ENTITY_OPTIONS = ['type', 'schema', 'database', 'table', 'synchronize'];
+
 /** Options of {@link outboxMessageEntity}. */
 export interface OutboxMessageEntityOptions {
   /**
@@ -72,7 +75,7 @@ export type OutboxMessageEntity = new () => OutboxMessageRow;
  * ```
  */
 export function outboxMessageEntity(options: OutboxMessageEntityOptions = {}): OutboxMessageEntity {
-  checkOptions(options, 'outboxMessageEntity', ['type', 'synchronize']);
+  checkOptions(options, 'outboxMessageEntity', ENTITY_OPTIONS);
   const table = validateIdentifier(options.table ?? 'outbox_messages', 'table');
   // dialectFor also rejects a `schema` on MySQL and a `database` on PostgreSQL.
   const dialect = dialectFor(options.type ?? 'postgres', {

@@ -28,10 +28,12 @@ describe.each(databases)('TypeORM executors on $name', (db) => {
   });
 
   it('answer rows for a SELECT and the affected count for an UPDATE or DELETE, on every driver', async () => {
-    await addMessage(
-      dataSource.manager,
-      [1, 2, 3].map((i) => ({ topic: 'count-me', payload: i })),
-      { dialect: store.dialect },
+    await dataSource.transaction((manager) =>
+      addMessage(
+        manager,
+        [1, 2, 3].map((i) => ({ topic: 'count-me', payload: i })),
+        { dialect: store.dialect },
+      ),
     );
     const select = store.dialect.listMessages('pending', { limit: 10 });
     const pool = typeormExecutor(dataSource);
@@ -92,12 +94,12 @@ describe.each(databases)('TypeORM executors on $name', (db) => {
   });
 
   it('a producer is not blocked while the relay holds a claimed batch', async () => {
-    await addMessage(
-      dataSource.manager,
-      [1, 2, 3].map((i) => ({ topic: 'claimed', payload: i })),
-      {
-        dialect: store.dialect,
-      },
+    await dataSource.transaction((manager) =>
+      addMessage(
+        manager,
+        [1, 2, 3].map((i) => ({ topic: 'claimed', payload: i })),
+        { dialect: store.dialect },
+      ),
     );
     const produced = await store.transaction(async (tx) => {
       const claimed = await store.claim(tx, 100);
@@ -121,7 +123,9 @@ describe.each(databases.filter((db) => outboxDialect(db, 'x').name === 'mysql'))
         const dialect = outboxDialect(db, ns);
         const store = new SqlMessageStore({ dialect, db: typeormExecutor(dataSource) });
         await store.migrate();
-        await addMessage(dataSource.manager, { topic: 'claimed', payload: 1 }, { dialect });
+        await dataSource.transaction((manager) =>
+          addMessage(manager, { topic: 'claimed', payload: 1 }, { dialect }),
+        );
         const error = await store.db.transaction(
           async (tx) => {
             expect(await store.claim(tx, 100)).toHaveLength(1);

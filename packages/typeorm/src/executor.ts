@@ -5,6 +5,7 @@ import {
   type QueryResult,
   type TransactionalExecutor,
   type TransactionOptions,
+  type TransactionState,
 } from '@troutbox/core';
 import type {
   DataSourceLike,
@@ -13,9 +14,87 @@ import type {
   TransactionIsolationLevel,
 } from './handles.js';
 
+/** What TypeORM says of a query runner right now. */
+function runnerState(runner: QueryRunnerLike): TransactionState {
+  if (runner.isReleased) return 'ended';
+  return runner.isTransactionActive ? 'transaction' : 'autocommit';
+}
+
+function endedError(): OutboxError {
+  return new OutboxError(
+    'NOT_IN_TRANSACTION',
+    'this TypeORM handle belongs to a transaction that has already committed or rolled back (or to a released query runner); use the manager of an open transaction',
+    { operation: 'query' },
+  );
+}
+
+/**
+ * An executor that runs every statement on `runner` and answers `state()`. A statement through
+ * a handle whose transaction is over is refused rather than run on whatever the connection is
+ * doing by then (autocommit, or somebody else's transaction).
+ */
+function onRunner(runner: QueryRunnerLike, state: () => TransactionState): Executor {
+  return {
+    transactionState: state,
+    async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+      if (state() === 'ended') throw endedError();
+      return structuredQuery<Row>(runner, sql, params);
+    },
+  };
+}
+
+async function structuredQuery<Row>(
+  runner: QueryRunnerLike,
+  sql: string,
+  params: readonly unknown[] | undefined,
+): Promise<QueryResult<Row>> {
+  const result = await runner.query(sql, params ? [...params] : [], true);
+  const rows = (result?.records ?? []) as Row[];
+  return { rows, rowCount: result?.affected ?? rows.length };
+}
+
+/**
+ * Open a transaction on `runner` for `fn` (a savepoint when one is already open), commit when
+ * it resolves, roll back when it throws. The handle `fn` gets answers `ended` once it is over.
+ */
+async function runTransaction<T>(
+  runner: QueryRunnerLike,
+  level: TransactionIsolationLevel | undefined,
+  fn: (tx: Executor) => Promise<T>,
+): Promise<T> {
+  await (level ? runner.startTransaction(level) : runner.startTransaction());
+  let ended = false;
+  const tx = onRunner(runner, () => (ended || runner.isReleased ? 'ended' : 'transaction'));
+  try {
+    const result = await fn(tx);
+    ended = true;
+    await runner.commitTransaction();
+    return result;
+  } catch (error) {
+    ended = true;
+    // A failed COMMIT leaves nothing to roll back; a failed statement leaves an aborted
+    // transaction that must be rolled back before the connection goes back to the pool.
+    if (runner.isTransactionActive && !runner.isReleased) {
+      await runner.rollbackTransaction().catch(() => {});
+    }
+    throw error;
+  }
+}
+
 /**
  * An executor on a TypeORM query runner: every statement runs on that runner's connection, so
  * inside its transaction when one is open.
+ *
+ * It reports where it stands ({@link Executor.transactionState}), which `outbox.add` checks
+ * before writing: `transaction` while the runner's transaction is open, `autocommit` while the
+ * runner has none (refused unless the outbox allows autocommit), `ended` once the runner is
+ * released — and, for an executor made inside a transaction, once that transaction has
+ * committed or rolled back, even if the runner starts another later. An `ended` executor runs
+ * no statement at all (`NOT_IN_TRANSACTION`).
+ *
+ * `transaction(fn)` opens a transaction on the runner (a savepoint inside an open one): a
+ * write of several statements through a runner outside a transaction, when autocommit is
+ * allowed, is still all or nothing.
  *
  * TypeORM's plain `query()` answers differently per driver (on PostgreSQL `[rows, count]` for
  * UPDATE and DELETE, on MySQL a `ResultSetHeader` with `affectedRows`); the structured form
@@ -35,11 +114,30 @@ export function queryRunnerExecutor(queryRunner: QueryRunnerLike): Executor {
   if (typeof queryRunner?.query !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'queryRunnerExecutor needs a TypeORM QueryRunner');
   }
+  return runnerExecutor(queryRunner);
+}
+
+function runnerExecutor(runner: QueryRunnerLike): TransactionalExecutor {
+  // Made inside a transaction, the handle belongs to it: once it is seen over, it stays over.
+  // (TypeORM has no transaction id to tell a later transaction on the same runner apart; a
+  // handle that never looked in between follows the runner into it.)
+  const madeInTransaction = runnerState(runner) === 'transaction';
+  let ended = runnerState(runner) === 'ended';
+  const state = (): TransactionState => {
+    if (ended) return 'ended';
+    const now = runnerState(runner);
+    if (now === 'ended' || (madeInTransaction && now === 'autocommit')) {
+      ended = true;
+      return 'ended';
+    }
+    return now;
+  };
   return {
-    async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-      const result = await queryRunner.query(sql, params ? [...params] : [], true);
-      const rows = (result?.records ?? []) as Row[];
-      return { rows, rowCount: result?.affected ?? rows.length };
+    ...onRunner(runner, state),
+    transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
+      const level = isolationLevel(options);
+      if (state() === 'ended') return Promise.reject(endedError());
+      return runTransaction(runner, level, fn);
     },
   };
 }
@@ -76,6 +174,10 @@ async function withRunner<T>(dataSource: DataSourceLike, fn: (runner: QueryRunne
  * transaction takes a query runner from TypeORM's pool, so a TypeORM app needs no second
  * driver or pool for the relay.
  *
+ * It reports `autocommit` (each `query` commits on its own, so `outbox.add` refuses it unless
+ * the outbox allows autocommit); the handle `transaction(fn)` gives `fn` reports `transaction`,
+ * then `ended` once the transaction has committed or rolled back.
+ *
  * `transaction(fn, { isolationLevel })` opens the transaction at that level through TypeORM's
  * `startTransaction(level)`. The store asks for its dialect's `relayIsolationLevel`: READ
  * COMMITTED on MySQL, where InnoDB's default REPEATABLE READ would make the claim lock index
@@ -93,33 +195,24 @@ export function typeormExecutor(dataSource: DataSourceLike): TransactionalExecut
     throw new OutboxError('INVALID_OPTION', 'typeormExecutor needs a TypeORM DataSource');
   }
   return {
+    // Each statement takes a connection of its own from the pool and commits on its own.
+    transactionState: () => 'autocommit',
     query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-      return withRunner(dataSource, (runner) => queryRunnerExecutor(runner).query<Row>(sql, params));
+      return withRunner(dataSource, (runner) => structuredQuery<Row>(runner, sql, params));
     },
     async transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
       // Checked before a connection is taken: a bad level fails without touching the pool.
       const level = isolationLevel(options);
       return withRunner(dataSource, async (runner) => {
         await runner.connect();
-        await (level ? runner.startTransaction(level) : runner.startTransaction());
-        try {
-          const result = await fn(queryRunnerExecutor(runner));
-          await runner.commitTransaction();
-          return result;
-        } catch (error) {
-          // A failed COMMIT leaves nothing to roll back; a failed statement leaves an aborted
-          // transaction that must be rolled back before the connection goes back to the pool.
-          if (runner.isTransactionActive && !runner.isReleased) {
-            await runner.rollbackTransaction().catch(() => {});
-          }
-          throw error;
-        }
+        return runTransaction(runner, level, fn);
       });
     },
     withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
       return withRunner(dataSource, async (runner) => {
         await runner.connect();
-        return fn(queryRunnerExecutor(runner));
+        // Follows the session (autocommit, or a transaction `fn` opens), `ended` once released.
+        return fn(runnerExecutor(runner));
       });
     },
   };
@@ -127,8 +220,11 @@ export function typeormExecutor(dataSource: DataSourceLike): TransactionalExecut
 
 /**
  * An executor on a TypeORM `EntityManager`: inside `dataSource.transaction(async (manager) => …)`
- * it runs on that transaction's query runner; on a manager without one (`dataSource.manager`)
- * each statement takes a connection from the pool and commits on its own.
+ * it runs on that transaction's query runner and reports `transaction`; once that transaction
+ * is over (TypeORM then releases the runner) it reports `ended` and runs nothing. On the root
+ * manager (`dataSource.manager`, no query runner) it is {@link typeormExecutor}: `autocommit`,
+ * each statement on a pooled connection, committing on its own — which `outbox.add` refuses
+ * unless the outbox allows autocommit.
  *
  * @example
  * ```ts
@@ -142,12 +238,30 @@ export function entityManagerExecutor(manager: EntityManagerLike): Executor {
   if (typeof manager?.dataSource?.createQueryRunner !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'entityManagerExecutor needs a TypeORM EntityManager');
   }
-  const runner = manager.queryRunner;
-  if (runner && !runner.isReleased) return queryRunnerExecutor(runner);
-  const { dataSource } = manager;
-  return {
-    query<Row>(sql: string, params?: readonly unknown[]) {
-      return withRunner(dataSource, (r) => queryRunnerExecutor(r).query<Row>(sql, params));
-    },
-  };
+  // A released runner is not "no runner": its transaction is over, and falling back to the pool
+  // would commit the write on its own.
+  return manager.queryRunner ? runnerExecutor(manager.queryRunner) : typeormExecutor(manager.dataSource);
+}
+
+/**
+ * Refuse a write through `db` unless it is in an open transaction (or, with `autocommit`, not in
+ * one), before any SQL, in TypeORM's words. Core's `outbox.add` checks the same again.
+ * @internal used by {@link addMessage} and the {@link OutboxSubscriber}
+ */
+export function checkWrite(db: Executor, caller: string, autocommit: boolean | undefined): void {
+  const state = db.transactionState?.();
+  if (state === 'ended') {
+    throw new OutboxError(
+      'NOT_IN_TRANSACTION',
+      `${caller}: the transaction of this manager has already committed or rolled back (its query runner is released or out of its transaction); write with the manager of an open transaction`,
+      { operation: caller },
+    );
+  }
+  if (state === 'autocommit' && autocommit !== true) {
+    throw new OutboxError(
+      'NOT_IN_TRANSACTION',
+      `${caller} needs the manager of an open transaction (dataSource.transaction(async (manager) => …)): here the messages would commit on their own, even if the business change rolls back. To accept that, pass autocommit: true in the options of addMessage or outboxSubscriber`,
+      { operation: caller },
+    );
+  }
 }

@@ -128,10 +128,12 @@ describe.each(databases)('outboxMessageEntity on $name', (db) => {
   it('reads what addMessage wrote', async () => {
     const Row = dataSource.entityMetadatas[0]!.target as ReturnType<typeof outboxMessageEntity>;
     const before = Date.now();
-    await addMessage(
-      dataSource.manager,
-      { topic: 'read-me', key: 'k', payload: { a: 1 }, headers: { h: 'v' } },
-      db.where(ns),
+    await dataSource.transaction((manager) =>
+      addMessage(
+        manager,
+        { topic: 'read-me', key: 'k', payload: { a: 1 }, headers: { h: 'v' } },
+        db.where(ns),
+      ),
     );
     const rows = await dataSource.getRepository(Row).findBy({ topic: 'read-me' });
     expect(rows).toHaveLength(1);

@@ -1,6 +1,6 @@
 import { type Migration, OutboxError } from '@troutbox/core';
 import type { QueryRunnerLike } from './handles.js';
-import { checkOptions, dialectFor, type TypeormOutboxOptions } from './options.js';
+import { checkOptions, dialectFor, TABLE_OPTIONS, type TypeormOutboxOptions } from './options.js';
 
 /** Options of {@link createOutboxMigrations}. */
 export interface OutboxMigrationOptions
@@ -77,7 +77,7 @@ function pascal(name: string): string {
  */
 export function createOutboxMigrations(options: OutboxMigrationOptions = {}): OutboxMigrationClass[] {
   const { type = 'postgres', timestamp = DEFAULT_TIMESTAMP, ...rest } = options;
-  const checked = checkOptions(rest, 'createOutboxMigrations');
+  const checked = checkOptions(rest, 'createOutboxMigrations', TABLE_OPTIONS);
   if (!Number.isSafeInteger(timestamp) || String(timestamp).length !== 13) {
     throw new OutboxError('INVALID_OPTION', 'createOutboxMigrations: timestamp must be a 13-digit integer');
   }

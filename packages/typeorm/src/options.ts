@@ -36,24 +36,48 @@ export interface TypeormOutboxOptions {
    * `schema`, `database` and `table` are then ignored.
    */
   dialect?: Dialect;
+  /**
+   * Accept writes through a handle that is not in a transaction: `dataSource.manager`, a query
+   * runner with no transaction started, an entity saved with `{ transaction: false }`. Each
+   * such write commits on its own, whatever happens to the business change around it. Off by
+   * default: such a write is refused with `NOT_IN_TRANSACTION` before any SQL. A handle whose
+   * transaction has ended is refused even so.
+   * @defaultValue false
+   */
+  autocommit?: boolean;
 }
 
-const KNOWN = ['schema', 'database', 'table', 'limits', 'dialect'];
+/** The options that say where the outbox table is: what the migrations and `dialectFor` read. */
+export const TABLE_OPTIONS: readonly string[] = ['schema', 'database', 'table', 'dialect'];
+/** Every option of {@link TypeormOutboxOptions}: what the writers (`addMessage`, the subscriber) read. */
+export const WRITE_OPTIONS: readonly string[] = [...TABLE_OPTIONS, 'limits', 'autocommit'];
+/** The subscriber's options: the writers' and its `onCommit` hook. */
+export const SUBSCRIBER_OPTIONS: readonly string[] = [...WRITE_OPTIONS, 'onCommit'];
 
-/** Check options once, up front, so a bad name fails at start-up rather than on the first save. */
+/**
+ * Check options once, up front, so a bad name fails at start-up rather than on the first save.
+ * `known` lists the option names the caller reads: any other is an `INVALID_OPTION`, so a typo
+ * or an option meant for another helper is never silently ignored.
+ */
 export function checkOptions<O extends TypeormOutboxOptions>(
   options: O | undefined,
   where: string,
-  extraKeys: readonly string[] = [],
+  known: readonly string[],
 ): O {
   if (options === undefined) return {} as O;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new OutboxError('INVALID_OPTION', `${where}: options must be an object`);
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN.includes(key) && !extraKeys.includes(key)) {
-      throw new OutboxError('INVALID_OPTION', `${where}: unknown option "${key}"`);
+    if (!known.includes(key)) {
+      throw new OutboxError(
+        'INVALID_OPTION',
+        `${where}: unknown option "${key}" (expected one of: ${known.join(', ')})`,
+      );
     }
+  }
+  if (options.autocommit !== undefined && typeof options.autocommit !== 'boolean') {
+    throw new OutboxError('INVALID_OPTION', `${where}: autocommit must be a boolean`);
   }
   if (options.schema !== undefined) validateIdentifier(options.schema, 'schema');
   if (options.database !== undefined) validateIdentifier(options.database, 'database', 64);
@@ -88,10 +112,15 @@ const MYSQL_TYPES = ['mysql', 'mariadb', 'aurora-mysql'];
  *   db: typeormExecutor(dataSource),
  * });
  * ```
- * @throws OutboxError `INVALID_OPTION` for a driver this package does not support, or a
- * `schema` on MySQL / a `database` on PostgreSQL (the table would silently land elsewhere)
+ * @throws OutboxError `INVALID_OPTION` for a driver this package does not support, an option
+ * that is not one of {@link TypeormOutboxOptions}, or a `schema` on MySQL / a `database` on
+ * PostgreSQL (the table would silently land elsewhere)
  */
 export function dialectFor(type: string, options: TypeormOutboxOptions): Dialect {
+  // Any option of this package's writers is accepted (one options object may serve the
+  // subscriber, addMessage and the store); a name that is none of them is a typo that would
+  // otherwise put the table somewhere else.
+  checkOptions(options, 'dialectFor', SUBSCRIBER_OPTIONS);
   if (options.dialect) return options.dialect;
   if (POSTGRES_TYPES.includes(type)) {
     if (options.database !== undefined) {
@@ -117,6 +146,10 @@ export function dialectFor(type: string, options: TypeormOutboxOptions): Dialect
   );
 }
 
+function pick<O extends object>(options: O, keys: readonly string[]): Partial<O> {
+  return Object.fromEntries(Object.entries(options).filter(([key]) => keys.includes(key))) as Partial<O>;
+}
+
 /** Outboxes by data source type, created once per options object. */
 export class OutboxCache {
   readonly #options: TypeormOutboxOptions;
@@ -133,7 +166,11 @@ export class OutboxCache {
   for(type: string): Outbox {
     let outbox = this.#byType.get(type);
     if (!outbox) {
-      outbox = createOutbox({ dialect: dialectFor(type, this.#options), limits: this.#options.limits ?? {} });
+      outbox = createOutbox({
+        dialect: dialectFor(type, pick(this.#options, TABLE_OPTIONS)),
+        limits: this.#options.limits ?? {},
+        autocommit: this.#options.autocommit === true,
+      });
       this.#byType.set(type, outbox);
     }
     return outbox;

@@ -116,8 +116,13 @@ describe.each(databases)('OutboxSubscriber and addMessage on $name', (db) => {
     await dataSource.manager.save(orders);
     expect(outboxInserts()).toBe(1);
     const insert = log.statements.findIndex(isOutboxInsert);
-    expect(log.statements.indexOf('START TRANSACTION')).toBeLessThan(insert);
-    expect(log.statements.indexOf('COMMIT')).toBeGreaterThan(insert);
+    const start = log.statements.indexOf('START TRANSACTION');
+    const commit = log.statements.indexOf('COMMIT');
+    expect(start).toBeLessThan(insert);
+    expect(commit).toBeGreaterThan(insert);
+    // …on the connection of that transaction, not on one of its own.
+    expect(log.runners[insert]).toBe(log.runners[start]);
+    expect(log.runners[commit]).toBe(log.runners[start]);
     expect(await orderCount()).toBe(3);
     expect((await pendingTopics()).sort()).toEqual(['implicit1', 'implicit2', 'implicit3']);
   });
@@ -199,14 +204,6 @@ describe.each(databases)('OutboxSubscriber and addMessage on $name', (db) => {
     expect(outboxInserts()).toBe(0);
   });
 
-  it('a save outside any transaction writes its messages at once', async () => {
-    await dataSource.manager.save(Order.create(1).record({ topic: 'no-tx', payload: 1 }), {
-      transaction: false,
-    });
-    expect(log.statements).not.toContain('START TRANSACTION');
-    expect(await pendingTopics()).toEqual(['no-tx']);
-  });
-
   it('addMessage writes in the transaction of the manager, in the subscriber’s table', async () => {
     await dataSource.transaction(async (manager) => {
       await manager.save(Order.create(9));
@@ -242,11 +239,6 @@ describe.each(databases)('OutboxSubscriber and addMessage on $name', (db) => {
     expect(sender.deliveries.map((m) => m.topic)).toEqual(['first', 'second', 'third', 'fourth']);
   });
 
-  it('addMessage on a manager outside a transaction commits on its own', async () => {
-    expect(await addMessage(dataSource.manager, { topic: 'alone', payload: null })).toBe(1);
-    expect(await pendingTopics()).toEqual(['alone']);
-  });
-
   it('addMessage with explicit options writes to that table', async () => {
     const other = new SqlMessageStore({
       dialect: outboxDialect(db, ns, 'other_outbox'),
@@ -264,15 +256,17 @@ describe.each(databases)('OutboxSubscriber and addMessage on $name', (db) => {
     await expect(addMessage({} as never, { topic: 't', payload: 1 })).rejects.toSatisfy((e) =>
       isOutboxError(e, 'INVALID_OPTION'),
     );
-    await expect(
-      addMessage(dataSource.manager, { topic: 't', payload: 1 }, { table: 'x; DROP TABLE y' }),
-    ).rejects.toSatisfy((e) => isOutboxError(e, 'INVALID_IDENTIFIER'));
-    await expect(
-      addMessage(dataSource.manager, [
-        { topic: 'ok', payload: 1 },
-        { topic: 't', payload: { n: Number.NaN } },
-      ]),
-    ).rejects.toSatisfy((e) => isOutboxError(e, 'UNSERIALIZABLE_PAYLOAD'));
+    await dataSource.transaction(async (manager) => {
+      await expect(
+        addMessage(manager, { topic: 't', payload: 1 }, { table: 'x; DROP TABLE y' }),
+      ).rejects.toSatisfy((e) => isOutboxError(e, 'INVALID_IDENTIFIER'));
+      await expect(
+        addMessage(manager, [
+          { topic: 'ok', payload: 1 },
+          { topic: 't', payload: { n: Number.NaN } },
+        ]),
+      ).rejects.toSatisfy((e) => isOutboxError(e, 'UNSERIALIZABLE_PAYLOAD'));
+    });
     expect(outboxInserts()).toBe(0);
   });
 });
@@ -314,6 +308,8 @@ describe.each(databases)('OutboxSubscriber onCommit on $name', (db) => {
       subscribers: [
         outboxSubscriber({
           ...db.where(ns),
+          // For the writes outside a transaction below; the others are in transactions.
+          autocommit: true,
           onCommit: (count) => {
             commits.push(count);
             if (throwing) throw new Boom('listener bug');
@@ -352,7 +348,7 @@ describe.each(databases)('OutboxSubscriber onCommit on $name', (db) => {
     expect(commits).toEqual([]);
   });
 
-  it('reports writes outside a transaction at once, and survives a throwing hook', async () => {
+  it('reports writes outside a transaction (autocommit: true) at once, and survives a throwing hook', async () => {
     throwing = true;
     expect(await addMessage(dataSource.manager, { topic: 'alone', payload: 1 })).toBe(1);
     await dataSource.manager.save(Order.create(1).record({ topic: 'saved', payload: 1 }));

@@ -1,8 +1,8 @@
 import { type EncodedMessage, type NewMessage, OutboxError } from '@troutbox/core';
 import { EventSubscriber } from 'typeorm';
-import { queryRunnerExecutor } from './executor.js';
+import { checkWrite, queryRunnerExecutor } from './executor.js';
 import type { DataSourceLike, QueryRunnerLike } from './handles.js';
-import { checkOptions, OutboxCache, type TypeormOutboxOptions } from './options.js';
+import { checkOptions, OutboxCache, SUBSCRIBER_OPTIONS, type TypeormOutboxOptions } from './options.js';
 
 /**
  * An entity that carries outbox messages: the domain code records them on the entity, and the
@@ -66,6 +66,9 @@ export interface OutboxSubscriberOptions extends TypeormOutboxOptions {
   onCommit?: (count: number) => void;
 }
 
+/** Messages of an entity whose save was refused, kept for its next save. */
+const refusedMessages = new WeakMap<object, NewMessage[]>();
+
 const BRAND = Symbol.for('troutbox.OutboxSubscriber');
 
 /**
@@ -108,7 +111,7 @@ export class OutboxSubscriber {
   readonly #written = new WeakMap<QueryRunnerLike, number>();
 
   constructor(options?: OutboxSubscriberOptions) {
-    this.options = checkOptions(options, 'OutboxSubscriber', ['onCommit']);
+    this.options = checkOptions(options, 'OutboxSubscriber', SUBSCRIBER_OPTIONS);
     if (this.options.onCommit !== undefined && typeof this.options.onCommit !== 'function') {
       throw new OutboxError('INVALID_OPTION', 'OutboxSubscriber: onCommit must be a function');
     }
@@ -145,6 +148,26 @@ export class OutboxSubscriber {
       this.#pending.set(event.queryRunner, levels);
     }
     levels.push([]);
+  }
+
+  beforeInsert(event: SubscriberEventLike): void {
+    this.#refuseOutsideTransaction(event);
+  }
+
+  beforeUpdate(event: SubscriberEventLike): void {
+    this.#refuseOutsideTransaction(event);
+  }
+
+  beforeRemove(event: SubscriberEventLike): void {
+    this.#refuseOutsideTransaction(event);
+  }
+
+  beforeSoftRemove(event: SubscriberEventLike): void {
+    this.#refuseOutsideTransaction(event);
+  }
+
+  beforeRecover(event: SubscriberEventLike): void {
+    this.#refuseOutsideTransaction(event);
   }
 
   afterInsert(event: SubscriberEventLike): Promise<void> {
@@ -206,11 +229,24 @@ export class OutboxSubscriber {
   async #collect(event: SubscriberEventLike): Promise<void> {
     const entity = event.entity;
     if (!hasOutboxMessages(entity)) return;
-    const messages = entity.pullOutboxMessages();
-    if (!Array.isArray(messages)) {
-      throw new OutboxError('INVALID_MESSAGE', 'pullOutboxMessages() must return an array of messages');
-    }
-    await this.write(event.queryRunner, event.dataSource, messages);
+    await this.write(event.queryRunner, event.dataSource, pullMessages(entity));
+  }
+
+  // An entity with messages written outside a transaction: its row would commit at once and
+  // its messages on their own after it, so refuse before the row is written — unless the user
+  // asked for autocommit. The pulled messages stay with the entity for its next save.
+  #refuseOutsideTransaction(event: SubscriberEventLike): void {
+    if (this.options.autocommit === true || event.queryRunner.isTransactionActive) return;
+    const entity = event.entity;
+    if (!hasOutboxMessages(entity)) return;
+    const messages = pullMessages(entity);
+    if (messages.length === 0) return;
+    refusedMessages.set(entity, messages);
+    throw new OutboxError(
+      'NOT_IN_TRANSACTION',
+      `OutboxSubscriber: an entity with ${messages.length} outbox message(s) is being written outside a transaction (save with { transaction: false }, or the root manager's insert/update), so its messages would commit on their own; write it in a transaction (save() opens one by default), or pass autocommit: true to outboxSubscriber`,
+      { operation: 'OutboxSubscriber' },
+    );
   }
 
   /**
@@ -232,10 +268,24 @@ export class OutboxSubscriber {
       levels.at(-1)!.push(...encoded);
       return encoded.length;
     }
-    await outbox.insertEncoded(queryRunnerExecutor(queryRunner), encoded);
+    const db = queryRunnerExecutor(queryRunner);
+    checkWrite(db, 'OutboxSubscriber', this.options.autocommit);
+    await outbox.insertEncoded(db, encoded);
     this.noteWritten(queryRunner, encoded.length);
     return encoded.length;
   }
+}
+
+/** The messages an entity recorded, and those of a refused save of it, oldest first. */
+function pullMessages(entity: HasOutboxMessages): NewMessage[] {
+  const pulled = entity.pullOutboxMessages();
+  if (!Array.isArray(pulled)) {
+    throw new OutboxError('INVALID_MESSAGE', 'pullOutboxMessages() must return an array of messages');
+  }
+  const kept = refusedMessages.get(entity);
+  if (!kept) return [...pulled];
+  refusedMessages.delete(entity);
+  return [...kept, ...pulled];
 }
 
 /**
