@@ -6,6 +6,13 @@ import { type PrismaOutboxTableOptions, resolveDialect } from './options.js';
 export interface PrismaStoreOptions extends PrismaOutboxTableOptions, PrismaExecutorOptions {
   /** Rows a bulk requeue or purge touches per statement. @defaultValue 5000 */
   adminBatchSize?: number;
+  /**
+   * Accept `store.add(prismaRaw(prisma), …)` through the root client, outside a transaction: each
+   * such write commits on its own. Off by default: refused with `NOT_IN_TRANSACTION` before any
+   * SQL; `store.add(prismaRaw(tx), …)` inside `prisma.$transaction` is always accepted.
+   * @defaultValue false
+   */
+  autocommit?: boolean;
 }
 
 /**
@@ -23,11 +30,12 @@ export interface PrismaStoreOptions extends PrismaOutboxTableOptions, PrismaExec
  */
 export function prismaStore(client: PrismaClientLike, options: PrismaStoreOptions = {}): SqlMessageStore {
   const dialect = resolveDialect(options);
-  const { timeoutMs, maxWaitMs, isolationLevel, limits, adminBatchSize } = options;
+  const { timeoutMs, maxWaitMs, isolationLevel, limits, adminBatchSize, autocommit } = options;
   return new SqlMessageStore({
     dialect,
     db: prismaExecutor(client, { timeoutMs, maxWaitMs, isolationLevel }),
     limits,
     adminBatchSize,
+    autocommit,
   });
 }
