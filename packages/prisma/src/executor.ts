@@ -7,6 +7,7 @@ import {
   type TransactionOptions,
   type TransactionState,
 } from '@troutbox/core';
+import { checkOptionNames } from './options.js';
 
 /**
  * The part of a Prisma client that troutbox uses: the raw-SQL methods. A `PrismaClient`, an
@@ -45,6 +46,9 @@ export interface PrismaExecutorOptions {
   isolationLevel?: string;
 }
 
+/** The option names of {@link PrismaExecutorOptions}. */
+export const EXECUTOR_OPTIONS = ['timeoutMs', 'maxWaitMs', 'isolationLevel'] as const;
+
 /** {@link PrismaExecutorOptions} with every default applied. */
 export type ResolvedPrismaExecutorOptions = Readonly<
   Required<Omit<PrismaExecutorOptions, 'isolationLevel'>>
@@ -67,6 +71,7 @@ export function resolvePrismaExecutorOptions(
   if (typeof options !== 'object' || options === null) {
     throw new OutboxError('INVALID_OPTION', 'prismaExecutor options must be an object');
   }
+  checkOptionNames(options, EXECUTOR_OPTIONS, 'prismaExecutor');
   if (options.isolationLevel !== undefined && typeof options.isolationLevel !== 'string') {
     throw new OutboxError('INVALID_OPTION', 'isolationLevel must be a string such as "ReadCommitted"');
   }

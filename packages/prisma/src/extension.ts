@@ -16,7 +16,7 @@ import {
   prismaRaw,
   prismaTransactionState,
 } from './executor.js';
-import { type PrismaOutboxTableOptions, resolveDialect } from './options.js';
+import { checkOptionNames, type PrismaOutboxTableOptions, resolveDialect, TABLE_OPTIONS } from './options.js';
 
 /** Options of {@link outbox}. */
 export interface PrismaOutboxOptions extends PrismaOutboxTableOptions {
@@ -37,6 +37,8 @@ export interface PrismaOutboxOptions extends PrismaOutboxTableOptions {
    */
   autocommit?: boolean;
 }
+
+const OUTBOX_OPTIONS = [...TABLE_OPTIONS, 'onAdd', 'autocommit'] as const;
 
 /**
  * What `$outbox(…)` returns: a Prisma promise of the number of messages written. Like Prisma's
@@ -192,6 +194,7 @@ function sendInBatch(
  */
 export function outbox(options: PrismaOutboxOptions = {}): OutboxExtension {
   const dialect = resolveDialect(options);
+  checkOptionNames(options, OUTBOX_OPTIONS, 'outbox');
   const { onAdd, autocommit = false } = options;
   if (onAdd !== undefined && typeof onAdd !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'onAdd must be a function');

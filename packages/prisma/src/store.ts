@@ -1,6 +1,11 @@
 import { SqlMessageStore } from '@troutbox/core';
-import { type PrismaClientLike, type PrismaExecutorOptions, prismaExecutor } from './executor.js';
-import { type PrismaOutboxTableOptions, resolveDialect } from './options.js';
+import {
+  EXECUTOR_OPTIONS,
+  type PrismaClientLike,
+  type PrismaExecutorOptions,
+  prismaExecutor,
+} from './executor.js';
+import { checkOptionNames, type PrismaOutboxTableOptions, resolveDialect, TABLE_OPTIONS } from './options.js';
 
 /** Options of {@link prismaStore}: where the table is, and how transactions are opened. */
 export interface PrismaStoreOptions extends PrismaOutboxTableOptions, PrismaExecutorOptions {
@@ -14,6 +19,8 @@ export interface PrismaStoreOptions extends PrismaOutboxTableOptions, PrismaExec
    */
   autocommit?: boolean;
 }
+
+const STORE_OPTIONS = [...TABLE_OPTIONS, ...EXECUTOR_OPTIONS, 'adminBatchSize', 'autocommit'] as const;
 
 /**
  * The outbox store over a Prisma client, for the relay and the admin API (dead letters, stats,
@@ -30,6 +37,7 @@ export interface PrismaStoreOptions extends PrismaOutboxTableOptions, PrismaExec
  */
 export function prismaStore(client: PrismaClientLike, options: PrismaStoreOptions = {}): SqlMessageStore {
   const dialect = resolveDialect(options);
+  checkOptionNames(options, STORE_OPTIONS, 'prismaStore');
   const { timeoutMs, maxWaitMs, isolationLevel, limits, adminBatchSize, autocommit } = options;
   return new SqlMessageStore({
     dialect,

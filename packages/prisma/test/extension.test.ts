@@ -314,6 +314,42 @@ describe.each(databases)('$label', (database) => {
         'INVALID_IDENTIFIER',
       );
     });
+    it('rejects unknown option names with INVALID_OPTION: outbox, prismaExecutor, prismaStore', () => {
+      const codeOf = (fn: () => unknown) => {
+        try {
+          fn();
+        } catch (e) {
+          return isOutboxError(e) ? e.code : `not an OutboxError: ${String(e)}`;
+        }
+        return 'no error';
+      };
+      // A misplaced or misspelt option would otherwise be silently ignored.
+      expect(codeOf(() => outbox({ ...db.tableOptions, ordering: 'key' } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => outbox({ ...db.tableOptions, autoCommit: true } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => outbox({ ...db.tableOptions, timeoutMs: 5 } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => prismaExecutor(db.prisma, { timeout: 5 } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => prismaExecutor(db.prisma, { schema: 'x' } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => prismaStore(db.prisma, { ...db.tableOptions, batchSize: 5 } as never))).toBe(
+        'INVALID_OPTION',
+      );
+      expect(codeOf(() => prismaStore(db.prisma, { ...db.tableOptions, onAdd: () => {} } as never))).toBe(
+        'INVALID_OPTION',
+      );
+      // The known ones still pass.
+      expect(codeOf(() => outbox({ ...db.tableOptions, autocommit: true, onAdd: () => {} }))).toBe(
+        'no error',
+      );
+      expect(
+        codeOf(() =>
+          prismaStore(db.prisma, {
+            ...db.tableOptions,
+            autocommit: true,
+            timeoutMs: 1000,
+            adminBatchSize: 10,
+          }),
+        ),
+      ).toBe('no error');
+    });
   });
 
   describe('relay on prismaExecutor', () => {
