@@ -5,7 +5,9 @@ import {
   type QueryResult,
   type TransactionalExecutor,
   type TransactionOptions,
+  type TransactionState,
 } from '@troutbox/core';
+import { checkOptionNames } from './options.js';
 
 /**
  * The part of a Prisma client that troutbox uses: the raw-SQL methods. A `PrismaClient`, an
@@ -44,6 +46,9 @@ export interface PrismaExecutorOptions {
   isolationLevel?: string;
 }
 
+/** The option names of {@link PrismaExecutorOptions}. */
+export const EXECUTOR_OPTIONS = ['timeoutMs', 'maxWaitMs', 'isolationLevel'] as const;
+
 /** {@link PrismaExecutorOptions} with every default applied. */
 export type ResolvedPrismaExecutorOptions = Readonly<
   Required<Omit<PrismaExecutorOptions, 'isolationLevel'>>
@@ -66,6 +71,7 @@ export function resolvePrismaExecutorOptions(
   if (typeof options !== 'object' || options === null) {
     throw new OutboxError('INVALID_OPTION', 'prismaExecutor options must be an object');
   }
+  checkOptionNames(options, EXECUTOR_OPTIONS, 'prismaExecutor');
   if (options.isolationLevel !== undefined && typeof options.isolationLevel !== 'string') {
     throw new OutboxError('INVALID_OPTION', 'isolationLevel must be a string such as "ReadCommitted"');
   }
@@ -97,25 +103,46 @@ function isVoidColumnError(error: unknown): boolean {
   return cause?.kind === 'UnsupportedNativeDataType' && cause.type === 'void';
 }
 
+// Prisma 7 marks the client of an interactive transaction with its scope (the bookkeeping of
+// nested transactions): `{ kind: 'nested', scopeId, scopeState: { stack } }`, where `stack` holds
+// the ids of the transactions of that tree still open; each id is popped once its transaction has
+// committed or rolled back. A registered symbol, so it is read without importing Prisma.
+const TRANSACTION_SCOPE = Symbol.for('prisma.client.transaction.scope_context');
+
+interface TransactionScope {
+  kind: 'nested';
+  scopeId: unknown;
+  scopeState: { stack: unknown[] };
+}
+
+function transactionScope(client: object): TransactionScope | undefined {
+  const scope = (client as Record<symbol, unknown>)[TRANSACTION_SCOPE] as
+    | Partial<TransactionScope>
+    | undefined;
+  return scope?.kind === 'nested' && Array.isArray(scope.scopeState?.stack)
+    ? (scope as TransactionScope)
+    : undefined;
+}
+
 /**
- * An executor on a Prisma client or on the `tx` of an interactive transaction: statements run
- * through `$queryRawUnsafe` / `$executeRawUnsafe`, with the values bound as parameters.
- *
- * @example
- * ```ts
- * await prisma.$transaction(async (tx) => {
- *   await tx.order.create({ data });
- *   await store.add(prismaRaw(tx), { topic: 'orders', payload: data });
- * });
- * ```
+ * Where a Prisma client stands: the client of an interactive transaction is `'transaction'` while
+ * its transaction is open and `'ended'` after (read from Prisma's transaction scope); a root client
+ * (`PrismaClient`, extended or not) is `'autocommit'`; `undefined` when it cannot tell (a
+ * transaction client of a Prisma without the scope marker, or a hand-made object).
  */
-export function prismaRaw(client: PrismaRawClient): Executor {
-  if (!isPrismaRawClient(client)) {
-    throw new OutboxError(
-      'INVALID_OPTION',
-      'expected a Prisma client or transaction client with $queryRawUnsafe and $executeRawUnsafe',
-    );
-  }
+export function prismaTransactionState(client: PrismaRawClient): TransactionState | undefined {
+  const scope = transactionScope(client);
+  if (scope !== undefined) return scope.scopeState.stack.includes(scope.scopeId) ? 'transaction' : 'ended';
+  // Prisma hides `$connect` and `$disconnect` on transaction clients (its ITX deny list), so a
+  // client that has them and can open transactions is a root client.
+  const methods = client as Partial<PrismaClientLike> & { $connect?: unknown };
+  if (typeof methods.$connect === 'function' && typeof methods.$transaction === 'function')
+    return 'autocommit';
+  return undefined;
+}
+
+/** An executor over `client`'s raw calls, whose state is `state()`. */
+function rawExecutor(client: PrismaRawClient, state: () => TransactionState | undefined): Executor {
   return {
     async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
       if (RETURNS_ROWS.test(sql)) {
@@ -134,7 +161,39 @@ export function prismaRaw(client: PrismaRawClient): Executor {
       const rowCount = await client.$executeRawUnsafe(sql, ...params);
       return { rows: [], rowCount: Number(rowCount) };
     },
+    transactionState: state,
   };
+}
+
+function checkRawClient(client: unknown): asserts client is PrismaRawClient {
+  if (!isPrismaRawClient(client)) {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      'expected a Prisma client or transaction client with $queryRawUnsafe and $executeRawUnsafe',
+    );
+  }
+}
+
+/**
+ * An executor on a Prisma client or on the `tx` of an interactive transaction: statements run
+ * through `$queryRawUnsafe` / `$executeRawUnsafe`, with the values bound as parameters.
+ *
+ * Its `transactionState()` tells core where the client stands, so that writes through it are
+ * checked before any SQL: a `tx` is `'transaction'` while its transaction is open and `'ended'`
+ * after it committed or rolled back; the root client is `'autocommit'` (refused by `store.add`
+ * unless the store opted into `autocommit`).
+ *
+ * @example
+ * ```ts
+ * await prisma.$transaction(async (tx) => {
+ *   await tx.order.create({ data });
+ *   await store.add(prismaRaw(tx), { topic: 'orders', payload: data });
+ * });
+ * ```
+ */
+export function prismaRaw(client: PrismaRawClient): Executor {
+  checkRawClient(client);
+  return rawExecutor(client, () => prismaTransactionState(client));
 }
 
 // Core's isolation levels in Prisma's spelling.
@@ -168,6 +227,9 @@ function prismaIsolationLevel(options: TransactionOptions | undefined): string |
  * READ COMMITTED on MySQL, where InnoDB's default REPEATABLE READ would make the relay's claim
  * lock index gaps and block producers' inserts while a batch is being sent.
  *
+ * Its own `transactionState()` is `'autocommit'` (a root client); the handles it gives to
+ * `transaction(fn)` are `'transaction'` until Prisma has committed or rolled back, then `'ended'`.
+ *
  * @example
  * ```ts
  * const db = prismaExecutor(prisma, { timeoutMs: 120_000 });
@@ -178,7 +240,7 @@ export function prismaExecutor(
   client: PrismaClientLike,
   options: PrismaExecutorOptions = {},
 ): TransactionalExecutor {
-  const raw = prismaRaw(client);
+  checkRawClient(client);
   if (typeof (client as Partial<PrismaClientLike>).$transaction !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'prismaExecutor needs a Prisma client with $transaction');
   }
@@ -188,14 +250,28 @@ export function prismaExecutor(
     maxWait: resolved.maxWaitMs,
     ...(resolved.isolationLevel === undefined ? {} : { isolationLevel: resolved.isolationLevel }),
   };
+  const { query, transactionState } = rawExecutor(client, () => prismaTransactionState(client));
   return {
-    query: raw.query,
+    query,
+    transactionState,
     async transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
       const isolationLevel = prismaIsolationLevel(options);
-      return client.$transaction(
-        (tx: PrismaRawClient) => fn(prismaRaw(tx)),
-        isolationLevel === undefined ? txOptions : { ...txOptions, isolationLevel },
-      );
+      // The handle is ours to follow: open until Prisma has committed or rolled back, then ended,
+      // whether or not this Prisma version marks its transaction clients.
+      let ended = false;
+      try {
+        return await client.$transaction(
+          (tx: PrismaRawClient) =>
+            fn(
+              rawExecutor(tx, () =>
+                ended || prismaTransactionState(tx) === 'ended' ? 'ended' : 'transaction',
+              ),
+            ),
+          isolationLevel === undefined ? txOptions : { ...txOptions, isolationLevel },
+        );
+      } finally {
+        ended = true;
+      }
     },
   };
 }

@@ -20,6 +20,7 @@ export {
   type OutboxClientMethods,
   type OutboxExtension,
   type OutboxMethod,
+  type OutboxPromise,
   outbox,
   type PrismaOutboxOptions,
 } from './extension.js';

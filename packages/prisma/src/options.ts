@@ -29,6 +29,24 @@ export interface PrismaOutboxTableOptions {
   limits?: Partial<MessageLimits>;
 }
 
+/** The option names of {@link PrismaOutboxTableOptions}. */
+export const TABLE_OPTIONS = ['dialect', 'schema', 'database', 'table', 'limits'] as const;
+
+/**
+ * Refuse an option name `owner` does not know (`INVALID_OPTION`): a misspelt or misplaced option
+ * (`ordering` next to a dialect name, `timeout` for `timeoutMs`) would otherwise be ignored.
+ */
+export function checkOptionNames(options: object, known: readonly string[], owner: string): void {
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw new OutboxError(
+        'INVALID_OPTION',
+        `${owner}: unknown option ${JSON.stringify(name)} (known: ${known.join(', ')})`,
+      );
+    }
+  }
+}
+
 /**
  * Turn the table options into one dialect, once: the one place this package maps a database to
  * a dialect. A wrong option throws before any query.

@@ -57,6 +57,26 @@ export interface Peek {
   end(): Promise<void>;
 }
 
+/** Options of {@link DatabaseUnderTest.makeClient}. */
+export interface ClientOptions {
+  connections?: number;
+  onQuery?: (sql: string) => void;
+}
+
+/** Give `onQuery` the text of each statement, from Prisma's `query` log events. */
+function queryLog(client: TestClient, onQuery: ((sql: string) => void) | undefined): TestClient {
+  if (onQuery !== undefined) {
+    (client as unknown as { $on(event: 'query', fn: (e: { query: string }) => void): void }).$on(
+      'query',
+      (e) => onQuery(e.query),
+    );
+  }
+  return client;
+}
+/** The client option that makes Prisma emit those events, when someone listens. */
+const logOptions = (onQuery: unknown) =>
+  onQuery === undefined ? {} : { log: [{ emit: 'event' as const, level: 'query' as const }] };
+
 /** The topic that the trigger of {@link DatabaseUnderTest.refuseTopic} refuses. */
 export const REFUSED_TOPIC = 'refused.by.trigger';
 
@@ -71,8 +91,11 @@ export interface DatabaseUnderTest {
    * as `prisma migrate deploy` would with a datasource on it.
    */
   applyMigration(isolated: string): Promise<void>;
-  /** A Prisma client (this database's generated client and driver adapter) on `isolated`. */
-  makeClient(isolated: string, options?: { connections?: number }): TestClient;
+  /**
+   * A Prisma client (this database's generated client and driver adapter) on `isolated`;
+   * `onQuery` sees the text of every statement Prisma sends.
+   */
+  makeClient(isolated: string, options?: ClientOptions): TestClient;
   /** The `outbox()` / `prismaStore()` options for the outbox table in `isolated`. */
   tableOptions(isolated: string): PrismaOutboxTableOptions;
   /** The quoted, qualified name of a table in `isolated`, for SQL the tests write. */
@@ -142,9 +165,11 @@ const postgres: DatabaseUnderTest = {
     });
   },
   makeClient(schema, options = {}) {
-    return new PrismaClient({
+    const client = new PrismaClient({
       adapter: new PrismaPg({ connectionString: postgresUrl, max: options.connections ?? 6 }, { schema }),
+      ...logOptions(options.onQuery),
     });
+    return queryLog(client as TestClient, options.onQuery);
   },
   tableOptions: (schema) => ({ schema }),
   table: (schema, name) => `${quotePg(schema)}.${quotePg(name)}`,
@@ -244,7 +269,11 @@ const mysql: DatabaseUnderTest = {
     url.pathname = `/${database}`;
     url.searchParams.set('connectionLimit', String(options.connections ?? 6));
     // Same client API as the PostgreSQL client (see TestClient).
-    return new MysqlPrismaClient({ adapter: new PrismaMariaDb(url.toString()) }) as unknown as TestClient;
+    const client = new MysqlPrismaClient({
+      adapter: new PrismaMariaDb(url.toString()),
+      ...logOptions(options.onQuery),
+    });
+    return queryLog(client as unknown as TestClient, options.onQuery);
   },
   tableOptions: (database) => ({ dialect: 'mysql', database }),
   table: (database, name) => `${quoteMysql(database)}.${quoteMysql(name)}`,
@@ -346,24 +375,32 @@ export const databases: readonly DatabaseUnderTest[] = [postgres, mysql];
 
 /**
  * The outbox table and an `orders` table in an isolated schema or database, a Prisma client with
- * the extension on it, and plain connections to look from outside Prisma. `close` drops it all.
+ * the extension on it (and one with the extension opted into autocommit), and plain connections to
+ * look from outside Prisma. `close` drops it all.
  */
 export async function openTestDatabase(
   database: DatabaseUnderTest,
-  options: Omit<PrismaOutboxOptions, keyof PrismaOutboxTableOptions> = {},
+  options: Omit<PrismaOutboxOptions, keyof PrismaOutboxTableOptions | 'autocommit'> = {},
 ) {
   const isolated = await database.createIsolated('prisma');
   await database.applyMigration(isolated);
-  const base = database.makeClient(isolated);
+  const statements: string[] = [];
+  const base = database.makeClient(isolated, { onQuery: (sql) => statements.push(sql) });
   const tableOptions = database.tableOptions(isolated);
   const prisma = base.$extends(outbox({ ...options, ...tableOptions }));
+  const autocommit = base.$extends(outbox({ ...options, ...tableOptions, autocommit: true }));
   const peek = database.peek();
   const outboxTable = database.table(isolated, 'outbox_messages');
   return {
     database,
     isolated,
     base,
+    /** The base client with `outbox()`: `$outbox` needs a transaction. */
     prisma,
+    /** The base client with `outbox({ autocommit: true })`: `prisma.$outbox` writes on its own. */
+    autocommit,
+    /** Every statement Prisma sent through `base` (and so `prisma`, `autocommit`), in order. */
+    statements,
     /** Options that point `outbox()` and `prismaStore()` at this test's table. */
     tableOptions,
     /** The quoted, qualified outbox table. */

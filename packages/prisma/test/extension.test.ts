@@ -102,7 +102,9 @@ describe.each(databases)('$label', (database) => {
       const leaky = db.base.$extends({
         client: {
           async $leakyOutbox(message: NewMessage) {
-            const add = outbox(db.tableOptions);
+            // Without `autocommit: true` the transaction guard refuses this write; with it, nothing
+            // can tell the base client captured here from the transaction's, and the write escapes.
+            const add = outbox({ ...db.tableOptions, autocommit: true });
             // Extends the base client captured here, not `this`: the write escapes the transaction.
             return db.base.$extends(add).$outbox(message);
           },
@@ -163,11 +165,11 @@ describe.each(databases)('$label', (database) => {
     });
   });
 
-  describe('prisma.$outbox outside a transaction', () => {
+  describe('prisma.$outbox outside a transaction, with outbox({ autocommit: true })', () => {
     it('writes every message of the call, bytes as given', async () => {
       const payload = new Uint8Array([0, 1, 2, 253, 254, 255]);
       expect(
-        await db.prisma.$outbox([
+        await db.autocommit.$outbox([
           { topic: 'outside', payload: { a: 1 } },
           { topic: 'outside', payload },
           { topic: 'outside', payload: null, availableAt: new Date(Date.now() + 3_600_000) },
@@ -198,14 +200,14 @@ describe.each(databases)('$label', (database) => {
         payload: i,
         availableAt,
       }));
-      const refused = await db.prisma
+      const refused = await db.autocommit
         .$outbox([...messages, { topic: REFUSED_TOPIC, payload: 'last' }])
         .catch((e: unknown) => e);
       expect(String(refused)).toContain('refused by a test trigger');
       expect(await db.outboxCount('outside.big')).toBe(0);
       // Without the refused row, the same call writes everything.
       const all = [...messages, { topic: 'outside.big', payload: 'last', availableAt }];
-      expect(await db.prisma.$outbox(all)).toBe(max + 1);
+      expect(await db.autocommit.$outbox(all)).toBe(max + 1);
       expect(await db.outboxCount('outside.big')).toBe(max + 1);
       // Inside a transaction, the same call writes in the caller's transaction, and so rolls back with it.
       const inside = all.map((m) => ({ ...m, topic: 'inside.big' }));
@@ -220,7 +222,7 @@ describe.each(databases)('$label', (database) => {
     });
 
     it('the shipped model reads what the extension wrote, through Prisma Client', async () => {
-      await db.prisma.$outbox({
+      await db.autocommit.$outbox({
         topic: 'model.read',
         key: 'k',
         payload: { hello: 'trout' },
@@ -264,10 +266,12 @@ describe.each(databases)('$label', (database) => {
           })
           .catch((e: unknown) => e);
         expect(isOutboxError(inside), String(inside)).toBe(true);
-        const outside = await db.prisma
+        // With autocommit, so that only the message itself can be refused.
+        const outside = await db.autocommit
           .$outbox([{ topic: 'bad', payload: 1 }, message as NewMessage])
           .catch((e) => e);
         expect(isOutboxError(outside), String(outside)).toBe(true);
+        expect(isOutboxError(outside, 'NOT_IN_TRANSACTION'), String(outside)).toBe(false);
       }
       expect(await db.outboxCount('bad')).toBe(0);
       expect(await db.prisma.order.count({ where: { customer: 'bad-input' } })).toBe(0);
@@ -302,12 +306,49 @@ describe.each(databases)('$label', (database) => {
       expect(codeOf(() => outbox({ dialect: 'oracle' as 'postgres' }))).toBe('INVALID_OPTION');
       expect(codeOf(() => outbox({ onAdd: 5 as never }))).toBe('INVALID_OPTION');
       expect(codeOf(() => outbox({ limits: { maxPayloadBytes: -1 } }))).toBe('INVALID_OPTION');
+      expect(codeOf(() => outbox({ autocommit: 'yes' as never }))).toBe('INVALID_OPTION');
       expect(codeOf(() => prismaExecutor(db.prisma, { timeoutMs: 0 }))).toBe('INVALID_OPTION');
       expect(codeOf(() => prismaExecutor(db.prisma, { maxWaitMs: 1.5 }))).toBe('INVALID_OPTION');
       expect(codeOf(() => prismaExecutor({} as never))).toBe('INVALID_OPTION');
       expect(codeOf(() => prismaStore(db.prisma, { ...db.tableOptions, table: 'x y' }))).toBe(
         'INVALID_IDENTIFIER',
       );
+    });
+    it('rejects unknown option names with INVALID_OPTION: outbox, prismaExecutor, prismaStore', () => {
+      const codeOf = (fn: () => unknown) => {
+        try {
+          fn();
+        } catch (e) {
+          return isOutboxError(e) ? e.code : `not an OutboxError: ${String(e)}`;
+        }
+        return 'no error';
+      };
+      // A misplaced or misspelt option would otherwise be silently ignored.
+      expect(codeOf(() => outbox({ ...db.tableOptions, ordering: 'key' } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => outbox({ ...db.tableOptions, autoCommit: true } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => outbox({ ...db.tableOptions, timeoutMs: 5 } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => prismaExecutor(db.prisma, { timeout: 5 } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => prismaExecutor(db.prisma, { schema: 'x' } as never))).toBe('INVALID_OPTION');
+      expect(codeOf(() => prismaStore(db.prisma, { ...db.tableOptions, batchSize: 5 } as never))).toBe(
+        'INVALID_OPTION',
+      );
+      expect(codeOf(() => prismaStore(db.prisma, { ...db.tableOptions, onAdd: () => {} } as never))).toBe(
+        'INVALID_OPTION',
+      );
+      // The known ones still pass.
+      expect(codeOf(() => outbox({ ...db.tableOptions, autocommit: true, onAdd: () => {} }))).toBe(
+        'no error',
+      );
+      expect(
+        codeOf(() =>
+          prismaStore(db.prisma, {
+            ...db.tableOptions,
+            autocommit: true,
+            timeoutMs: 1000,
+            adminBatchSize: 10,
+          }),
+        ),
+      ).toBe('no error');
     });
   });
 
@@ -349,7 +390,7 @@ describe.each(databases)('$label', (database) => {
       // On MySQL the relay's transaction runs at READ COMMITTED: at InnoDB's default REPEATABLE
       // READ, its claim would also lock the index gap new pending rows go into, and this insert
       // would wait for the batch to be sent.
-      await db.prisma.$outbox({ topic: 'held', payload: 1 });
+      await db.autocommit.$outbox({ topic: 'held', payload: 1 });
       const claimed = gate();
       const release = gate();
       const relay = createRelay({
@@ -367,7 +408,7 @@ describe.each(databases)('$label', (database) => {
       try {
         await claimed.opened;
         let written = false;
-        const write = db.prisma.$outbox({ topic: 'while.held', payload: 2 }).then(() => {
+        const write = db.autocommit.$outbox({ topic: 'while.held', payload: 2 }).then(() => {
           written = true;
         });
         await waitFor(() => written, { timeoutMs: 5_000, message: 'an insert while a batch is held' });

@@ -7,6 +7,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type DialectName,
   type OutboxMethod,
+  type OutboxPromise,
   outbox,
   prismaExecutor,
   prismaRaw,
@@ -56,6 +57,18 @@ describe('types', () => {
       });
     expectTypeOf(run).returns.resolves.toBeVoid();
     expect(typeof prisma.$outbox).toBe('function');
+  });
+
+  it('types prisma.$outbox as an element of a batch $transaction([…])', () => {
+    expectTypeOf(prisma.$outbox).returns.toEqualTypeOf<OutboxPromise>();
+    // Never called: the batch is here for its types.
+    const batch = () =>
+      prisma.$transaction([
+        prisma.order.create({ data: { customer: 'ada', total: 42 } }),
+        prisma.$outbox({ topic: 'orders', payload: { total: 42 } }),
+      ]);
+    expectTypeOf(batch).returns.resolves.toMatchTypeOf<[{ id: number }, number]>();
+    expect(typeof batch).toBe('function');
   });
 
   it('accepts plain, extended and transaction clients structurally', () => {
