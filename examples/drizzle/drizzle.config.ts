@@ -1,8 +1,9 @@
 import { defineConfig } from 'drizzle-kit';
+import { databaseKind } from './src/database-kind.js';
 
 // `pnpm generate` writes the PostgreSQL migration (drizzle/) from src/schema.ts; with a
-// mysql:// DATABASE_URL, the MySQL one (drizzle-mysql/) from src/mysql-schema.ts.
-const mysql = process.env.DATABASE_URL?.startsWith('mysql://') ?? false;
+// mysql:// or mariadb:// DATABASE_URL, the MySQL one (drizzle-mysql/) from src/mysql-schema.ts.
+const mysql = process.env.DATABASE_URL !== undefined && databaseKind(process.env.DATABASE_URL) === 'mysql';
 
 export default defineConfig(
   mysql

@@ -1,11 +1,14 @@
 // Orders and their OrderPlaced messages written in one drizzle transaction each; a relay in the
 // same process delivers the messages to RabbitMQ when AMQP_URL is set, to the console otherwise. One order fails after its insert and takes
-// its message down with it. PostgreSQL, or MySQL / MariaDB when DATABASE_URL starts with mysql://.
+// its message down with it. PostgreSQL, or MySQL / MariaDB when DATABASE_URL starts with mysql://
+// or mariadb://.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test pnpm start
 //   DATABASE_URL=mysql://root@127.0.0.1:3306/test pnpm start
+//   DATABASE_URL=mariadb://root@127.0.0.1:3306/test pnpm start
 import { createOutbox, createRelay, payloadJson, SqlMessageStore } from '@troutbox/core';
 import { exampleSender } from '@troutbox/example-support';
+import { databaseKind } from './database-kind.js';
 import type { Shop } from './shop.js';
 
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -16,9 +19,8 @@ const { sender, describe } = exampleSender({ log: () => {} });
 console.log(`delivering to ${describe}`);
 
 // Each database's module migrates with drizzle's migrate() and writes with its drizzle types.
-const { openShop } = databaseUrl.startsWith('mysql://')
-  ? await import('./mysql.js')
-  : await import('./postgres.js');
+const { openShop } =
+  databaseKind(databaseUrl) === 'mysql' ? await import('./mysql.js') : await import('./postgres.js');
 const shop: Shop = await openShop(databaseUrl);
 
 const store = new SqlMessageStore({ dialect: shop.dialect, db: shop.executor });

@@ -112,6 +112,25 @@ describe.each(servers)('examples/drizzle ($name)', (server) => {
   });
 });
 
+it('a mariadb:// DATABASE_URL runs the example on MariaDB (mysql2), like mysql://', async () => {
+  const server = servers.find((s) => s.name === 'MariaDB')!;
+  const database = uniqueName('ex_drizzle_mariadb');
+  const url = (await server.create(database)).replace(/^mysql:/, 'mariadb:');
+  try {
+    expect(url.startsWith('mariadb://')).toBe(true);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [tsxCli, '--conditions=@troutbox/source', main],
+      { env: { ...process.env, DATABASE_URL: url, ORDERS: '2' }, timeout: 60_000 },
+    );
+    expect(stdout).toContain('delivered 2 of 2 messages');
+    const outbox = await server.rows(database, `SELECT count(*) AS n FROM ${server.tables.outbox}`);
+    expect(Number(outbox[0]!.n)).toBe(2);
+  } finally {
+    await server.drop(database);
+  }
+});
+
 it('with AMQP_URL set, the example delivers to RabbitMQ', async () => {
   const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
   const server = servers[0]!;

@@ -75,24 +75,58 @@ const dialects: Readonly<Record<string, DrizzleDialect>> = {
   },
 };
 
-// Cached per class: every addMessage call asks, and the answer depends only on the class.
-const byClass = new WeakMap<object, DrizzleDialect>();
+/** What a drizzle handle's class says: its database, and whether it is a transaction's. */
+interface DrizzleClass {
+  readonly dialect: DrizzleDialect;
+  /**
+   * A transaction class (`PgTransaction`, `MySqlTransaction`, and every driver's subclass):
+   * drizzle creates one for the callback of `db.transaction(cb)` (or of `tx.transaction(cb)`, a
+   * savepoint), after its BEGIN. Any other class is a root database, where each statement
+   * commits on its own.
+   */
+  readonly transaction: boolean;
+}
+
+const TRANSACTION_KINDS: readonly string[] = ['PgTransaction', 'MySqlTransaction'];
 
 /**
- * The kind of a drizzle database or transaction, from drizzle's `entityKind` marks along its
- * class chain (a `Symbol.for` brand, so a second copy of drizzle-orm is recognised too).
- * Throws `INVALID_OPTION` for anything else.
+ * drizzle's `entityKind` marks along the class chain of `value`, most derived first. The mark is
+ * a `Symbol.for` brand, so classes from a second copy of drizzle-orm are read the same way, and
+ * nothing of drizzle is needed at run time to recognise them.
  */
-export function drizzleDialectOf(db: unknown): DrizzleDialect {
+function* entityKinds(value: unknown): Generator<string> {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return;
+  const cls = (value as { constructor?: unknown }).constructor;
+  for (let c = cls as { [entityKind]?: unknown } | null; c; c = Object.getPrototypeOf(c)) {
+    const kind = Object.hasOwn(c, entityKind) ? c[entityKind] : undefined;
+    if (typeof kind === 'string') yield kind;
+  }
+}
+
+/**
+ * True when `value` is an instance of drizzle's class `kind` or of a subclass (what drizzle's
+ * own `is(value, Class)` checks), e.g. `hasEntityKind(schema, 'PgSchema')`.
+ */
+export function hasEntityKind(value: unknown, kind: string): boolean {
+  for (const k of entityKinds(value)) if (k === kind) return true;
+  return false;
+}
+
+// Cached per class: every addMessage call asks, and the answer depends only on the class.
+const byClass = new WeakMap<object, DrizzleClass>();
+
+function classify(db: unknown): DrizzleClass {
   const d = db as { execute?: unknown; transaction?: unknown } | null | undefined;
   if (typeof d?.execute === 'function' && typeof d.transaction === 'function') {
     const cls = (d as { constructor?: object }).constructor;
     const cached = cls && byClass.get(cls);
     if (cached) return cached;
-    for (let c = cls as { [entityKind]?: unknown } | null; c; c = Object.getPrototypeOf(c)) {
-      const kind = Object.hasOwn(c, entityKind) ? c[entityKind] : undefined;
-      const found = typeof kind === 'string' && Object.hasOwn(dialects, kind) ? dialects[kind] : undefined;
-      if (found) {
+    let transaction = false;
+    for (const kind of entityKinds(d)) {
+      if (TRANSACTION_KINDS.includes(kind)) transaction = true;
+      const dialect = Object.hasOwn(dialects, kind) ? dialects[kind] : undefined;
+      if (dialect) {
+        const found = { dialect, transaction };
         byClass.set(cls!, found);
         return found;
       }
@@ -102,4 +136,20 @@ export function drizzleDialectOf(db: unknown): DrizzleDialect {
     'INVALID_OPTION',
     'expected a drizzle PostgreSQL or MySQL database or transaction (drizzle(pool), or the tx of db.transaction)',
   );
+}
+
+/**
+ * The kind of a drizzle database or transaction, from drizzle's `entityKind` marks along its
+ * class chain. Throws `INVALID_OPTION` for anything else.
+ */
+export function drizzleDialectOf(db: unknown): DrizzleDialect {
+  return classify(db).dialect;
+}
+
+/**
+ * True for the `tx` drizzle gives a transaction's callback (and a savepoint's), false for a root
+ * database. Throws `INVALID_OPTION` for anything that is neither.
+ */
+export function isDrizzleTransaction(db: unknown): boolean {
+  return classify(db).transaction;
 }

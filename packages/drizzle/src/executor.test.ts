@@ -115,10 +115,12 @@ describe('a relay claim on MariaDB, through drizzleExecutor', () => {
     ns = await t.namespace('drz_gap');
     store = new SqlMessageStore({ dialect: t.dialect(ns), db: drizzleExecutor(t.db) });
     await store.migrate();
-    await addMessage(
-      t.db,
-      [1, 2, 3].map((i) => ({ topic: 'gap', payload: i })),
-      t.options(ns),
+    await t.db.transaction((tx: any) =>
+      addMessage(
+        tx,
+        [1, 2, 3].map((i) => ({ topic: 'gap', payload: i })),
+        t.options(ns),
+      ),
     );
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { advisoryLockKey, type Migration, mysql, postgres, quoteMysql, quotePg } from '@troutbox/core';
 import { databaseName, type MySqlOutboxTableOptions } from './mysql-schema.js';
+import { checkOptionNames } from './options.js';
 import { type OutboxTableOptions, schemaName } from './schema.js';
 
 /** One entry of drizzle's `meta/_journal.json`. */
@@ -81,6 +82,7 @@ function render(
  * ```
  */
 export function drizzleMigrations(options: OutboxTableOptions = {}): DrizzleMigrations {
+  checkOptionNames('drizzleMigrations', options, ['schema', 'table']);
   const schema = schemaName(options.schema);
   const dialect = postgres({ schema, table: options.table });
   const lock = `SELECT pg_advisory_xact_lock(${advisoryLockKey(`troutbox:migrate:${schema}`)})`;
@@ -113,6 +115,7 @@ export function drizzleMigrations(options: OutboxTableOptions = {}): DrizzleMigr
  * ```
  */
 export function mysqlDrizzleMigrations(options: MySqlOutboxTableOptions = {}): DrizzleMigrations {
+  checkOptionNames('mysqlDrizzleMigrations', options, ['database', 'table']);
   const database = databaseName(options.database);
   const dialect = mysql({ database, table: options.table });
   // The lock name core's mysql().migrate() takes; identifiers are validated, so it is safe text.

@@ -1,4 +1,4 @@
-import { validateIdentifier } from '@troutbox/core';
+import { OutboxError, validateIdentifier } from '@troutbox/core';
 import { type SQL, sql } from 'drizzle-orm';
 import {
   type AnyMySqlColumn,
@@ -13,6 +13,8 @@ import {
   mysqlSchema,
   mysqlTable,
 } from 'drizzle-orm/mysql-core';
+import { hasEntityKind } from './dialect.js';
+import { checkOptionNames, describeValue } from './options.js';
 
 /** Options of {@link mysqlOutboxTable}: the same names `mysql()` in `@troutbox/core` takes. */
 export interface MySqlOutboxTableOptions {
@@ -112,10 +114,20 @@ function mysqlExtras(name: string) {
   ];
 }
 
-/** The validated database name of an option that is a name or a `mysqlSchema()`. */
+/**
+ * The validated database name of an option that is a name or a `mysqlSchema()`; any other object
+ * is an `INVALID_OPTION`.
+ */
 export function databaseName(database: string | MySqlSchema | undefined): string | undefined {
-  const name = typeof database === 'object' && database !== null ? database.schemaName : database;
-  return name === undefined ? undefined : validateIdentifier(name, 'database', 64);
+  if (database === undefined) return undefined;
+  if (typeof database === 'string') return validateIdentifier(database, 'database', 64);
+  if (!hasEntityKind(database, 'MySqlSchema')) {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      `database must be a name or a mysqlSchema() from drizzle-orm/mysql-core, got ${describeValue(database)}`,
+    );
+  }
+  return validateIdentifier(database.schemaName, 'database', 64);
 }
 
 function buildDefault(name: string) {
@@ -130,7 +142,8 @@ function buildDefault(name: string) {
  * generate` (dialect `mysql`) writes its migration with yours.
  *
  * Names are validated as plain identifiers; a bad one throws an `OutboxError` with code
- * `INVALID_IDENTIFIER`.
+ * `INVALID_IDENTIFIER`. An unknown option name, or a `database` that is neither a name nor a
+ * `mysqlSchema()`, is an `INVALID_OPTION`.
  *
  * @example
  * ```ts
@@ -140,6 +153,7 @@ function buildDefault(name: string) {
  * ```
  */
 export function mysqlOutboxTable(options: MySqlOutboxTableOptions = {}): MySqlOutboxTable {
+  checkOptionNames('mysqlOutboxTable', options, ['database', 'table']);
   const name = validateIdentifier(options.table ?? 'outbox_messages', 'table');
   const database = databaseName(options.database);
   if (database === undefined) return buildDefault(name) as MySqlOutboxTable;

@@ -1,4 +1,4 @@
-import { validateIdentifier } from '@troutbox/core';
+import { OutboxError, validateIdentifier } from '@troutbox/core';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
@@ -15,6 +15,8 @@ import {
   text,
   timestamp,
 } from 'drizzle-orm/pg-core';
+import { hasEntityKind } from './dialect.js';
+import { checkOptionNames, describeValue } from './options.js';
 
 /** Options of {@link outboxTable}: the same names `postgres()` in `@troutbox/core` takes. */
 export interface OutboxTableOptions {
@@ -84,10 +86,21 @@ function extras(name: string) {
   ];
 }
 
-/** The validated schema name of an option that is a name or a `pgSchema()`. */
+/**
+ * The validated schema name of an option that is a name or a `pgSchema()`. Any other object (a
+ * `mysqlSchema()`, a table, a look-alike) is an `INVALID_OPTION`: drizzle-kit would not see it as
+ * a schema, and its name may not be what the table is meant to be in.
+ */
 export function schemaName(schema: string | PgSchema | undefined): string {
-  const name = typeof schema === 'object' && schema !== null ? schema.schemaName : schema;
-  return validateIdentifier(name ?? 'public', 'schema');
+  if (schema === undefined || typeof schema === 'string')
+    return validateIdentifier(schema ?? 'public', 'schema');
+  if (!hasEntityKind(schema, 'PgSchema')) {
+    throw new OutboxError(
+      'INVALID_OPTION',
+      `schema must be a name or a pgSchema() from drizzle-orm/pg-core, got ${describeValue(schema)}`,
+    );
+  }
+  return validateIdentifier(schema.schemaName, 'schema');
 }
 
 function buildPublic(name: string) {
@@ -101,7 +114,8 @@ function buildPublic(name: string) {
  * with your own.
  *
  * Names are validated as plain identifiers; a bad one throws an `OutboxError` with code
- * `INVALID_OPTION`.
+ * `INVALID_IDENTIFIER`. An unknown option name, or a `schema` that is neither a name nor a
+ * `pgSchema()`, is an `INVALID_OPTION`.
  *
  * @example
  * ```ts
@@ -114,6 +128,7 @@ function buildPublic(name: string) {
  * ```
  */
 export function outboxTable(options: OutboxTableOptions = {}): OutboxTable {
+  checkOptionNames('outboxTable', options, ['schema', 'table']);
   const name = validateIdentifier(options.table ?? 'outbox_messages', 'table');
   const schema = schemaName(options.schema);
   // drizzle-kit treats `public` as "no schema"; pgSchema('public') is refused by it.

@@ -87,6 +87,13 @@ describe('addMessage', () => {
     // @ts-expect-error no such option
     void addMessage(nodePg, message, { tabel: 'x' });
   });
+
+  it('takes the autocommit opt-in as a boolean, on both databases', () => {
+    expectTypeOf(addMessage).toBeCallableWith(nodePg, message, { autocommit: true });
+    expectTypeOf(addMessage).toBeCallableWith(mysql, message, { database: 'app', autocommit: true });
+    // @ts-expect-error a boolean, not a string
+    void addMessage(nodePg, message, { autocommit: 'yes' });
+  });
 });
 
 describe('drizzleExecutor', () => {

@@ -52,6 +52,11 @@ export interface TestDatabase {
   /** False for PGlite: one connection, so transactions cannot overlap. */
   readonly concurrent: boolean;
   readonly sql: TestSql;
+  /**
+   * Every statement drizzle has sent on `db` (its logger), in order: a test checks that a
+   * refused write sent none.
+   */
+  readonly statements: string[];
   /** A new schema (PostgreSQL) or database (MySQL) of the test's own, dropped by `close`. */
   namespace(prefix: string): Promise<string>;
   /** Core's dialect for a table in a namespace. */
@@ -65,7 +70,19 @@ export interface TestDatabase {
   close(): Promise<void>;
 }
 
-type Parts = Pick<TestDatabase, 'driver' | 'db' | 'concurrent'> & { end(): Promise<void> };
+type Parts = Pick<TestDatabase, 'driver' | 'db' | 'concurrent' | 'statements'> & { end(): Promise<void> };
+
+/** How to open a test database. */
+export interface OpenOptions {
+  /** Connections in the pool (node-postgres, postgres-js, mysql2). @defaultValue 4 */
+  connections?: number;
+}
+
+/** A drizzle logger that records each statement's text. */
+function recorder(): { statements: string[]; logger: { logQuery(query: string): void } } {
+  const statements: string[] = [];
+  return { statements, logger: { logQuery: (query) => void statements.push(query) } };
+}
 
 const pgSql: TestSql = {
   p: (i) => `$${i}`,
@@ -92,6 +109,7 @@ function testDatabase(kind: Kind, parts: Parts): TestDatabase {
     kind,
     db: parts.db,
     concurrent: parts.concurrent,
+    statements: parts.statements,
     sql: isPg ? pgSql : mysqlSql,
     async namespace(prefix) {
       const name = uniqueName(prefix);
@@ -133,47 +151,55 @@ function testDatabase(kind: Kind, parts: Parts): TestDatabase {
   };
 }
 
-export function nodePostgres(): TestDatabase {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+export function nodePostgres(options: OpenOptions = {}): TestDatabase {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.connections ?? 4 });
+  const { statements, logger } = recorder();
   return testDatabase('postgres', {
     driver: 'node-postgres',
-    db: drizzleNodePg(pool),
+    db: drizzleNodePg(pool, { logger }),
     concurrent: true,
+    statements,
     end: () => pool.end(),
   });
 }
 
-export function postgresJsDatabase(): TestDatabase {
-  const client = postgresJs(databaseUrl, { max: 4, onnotice: () => {} });
+export function postgresJsDatabase(options: OpenOptions = {}): TestDatabase {
+  const client = postgresJs(databaseUrl, { max: options.connections ?? 4, onnotice: () => {} });
+  const { statements, logger } = recorder();
   return testDatabase('postgres', {
     driver: 'postgres-js',
-    db: drizzlePostgresJs(client),
+    db: drizzlePostgresJs(client, { logger }),
     concurrent: true,
+    statements,
     end: () => client.end({ timeout: 5 }),
   });
 }
 
 export async function pgliteDatabase(): Promise<TestDatabase> {
   const client = await PGlite.create();
+  const { statements, logger } = recorder();
   return testDatabase('postgres', {
     driver: 'PGlite',
-    db: drizzlePglite(client),
+    db: drizzlePglite(client, { logger }),
     concurrent: false,
+    statements,
     end: () => client.close(),
   });
 }
 
-export function mariadb(): TestDatabase {
-  const pool = mysqlDriver.createPool({ uri: mysqlUrl, connectionLimit: 4 });
+export function mariadb(options: OpenOptions = {}): TestDatabase {
+  const pool = mysqlDriver.createPool({ uri: mysqlUrl, connectionLimit: options.connections ?? 4 });
+  const { statements, logger } = recorder();
   return testDatabase('mysql', {
     driver: 'MariaDB mysql2',
-    db: drizzleMysql2(pool),
+    db: drizzleMysql2(pool, { logger }),
     concurrent: true,
+    statements,
     end: () => pool.end(),
   });
 }
 
-type Open = () => TestDatabase | Promise<TestDatabase>;
+type Open = (options?: OpenOptions) => TestDatabase | Promise<TestDatabase>;
 
 export const drivers: readonly [string, Open][] = [
   ['node-postgres', nodePostgres],
