@@ -106,7 +106,15 @@ export {
   type RunSummary,
   resolveRelayOptions,
 } from './relay.js';
-export { type BackoffOptions, backoffDelay, defaultBackoff, resolveBackoff } from './retry.js';
+export {
+  type BackoffOptions,
+  backoffDelay,
+  defaultBackoff,
+  MAX_DELAY_MS,
+  resolveBackoff,
+  retryDelay,
+  storableDelay,
+} from './retry.js';
 export {
   countResults,
   dead,

@@ -3,7 +3,7 @@ import { describeError, OutboxError } from './errors.js';
 import { type RelayEventMap, TypedEmitter } from './events.js';
 import type { OutboxMessage } from './message.js';
 import { optionChecks } from './options.js';
-import { type BackoffOptions, backoffDelay, resolveBackoff } from './retry.js';
+import { type BackoffOptions, resolveBackoff, retryDelay } from './retry.js';
 import type { Sender, SendResult } from './sender.js';
 import type { MessageStore } from './store.js';
 import { noTelemetry, type RelayTelemetry, relayTelemetry } from './telemetry.js';
@@ -584,10 +584,7 @@ class OutboxRelay implements Relay {
       if (result.status === 'dead' || attempts >= maxAttempts) {
         return { id: message.id, status: 'dead', error: clip(result.error) };
       }
-      const delayMs =
-        result.retryAfterMs !== undefined && Number.isFinite(result.retryAfterMs) && result.retryAfterMs >= 0
-          ? result.retryAfterMs
-          : backoffDelay(backoff, attempts);
+      const delayMs = retryDelay(backoff, attempts, result.retryAfterMs);
       return { id: message.id, status: 'retry', error: clip(result.error), delayMs };
     });
   }

@@ -27,6 +27,7 @@ import type {
   PartitionMaintenanceOptions,
   PartitionMaintenanceReport,
 } from './partitions.js';
+import { storableDelay } from './retry.js';
 import { withTraceContext } from './telemetry.js';
 
 /**
@@ -468,9 +469,19 @@ export class SqlMessageStore implements MessageStore {
     return locked.concat(kept);
   }
 
+  /**
+   * Record outcomes in one statement. A retry's `delayMs` is brought within what the database can
+   * store ({@link storableDelay}): a delay past the column's range would fail the statement, and
+   * with it the whole batch's outcomes.
+   */
   async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {
     if (outcomes.length === 0) return;
-    const { sql, params } = this.dialect.complete(outcomes, this.#createdRange(tx, outcomes));
+    const storable = outcomes.map((o) =>
+      o.status === 'retry' && o.delayMs !== storableDelay(o.delayMs)
+        ? { ...o, delayMs: storableDelay(o.delayMs) }
+        : o,
+    );
+    const { sql, params } = this.dialect.complete(storable, this.#createdRange(tx, storable));
     await tx.query(sql, params);
   }
 
