@@ -3,7 +3,7 @@ import { describeError, OutboxError } from './errors.js';
 import { type RelayEventMap, TypedEmitter } from './events.js';
 import type { OutboxMessage } from './message.js';
 import { optionChecks } from './options.js';
-import { type BackoffOptions, resolveBackoff, retryDelay } from './retry.js';
+import { type BackoffOptions, backoffDelay, resolveBackoff, retryDelay } from './retry.js';
 import type { Sender, SendResult } from './sender.js';
 import type { MessageStore } from './store.js';
 import { noTelemetry, type RelayTelemetry, relayTelemetry } from './telemetry.js';
@@ -210,6 +210,13 @@ interface BatchReport {
   conflict?: boolean;
 }
 
+/** The messages of a batch whose outcomes were recorded, with those outcomes and the sender's results. */
+interface RecordedBatch {
+  messages: OutboxMessage[];
+  outcomes: Outcome[];
+  results: SendResult[];
+}
+
 /** Claims in a row that may lose a lock conflict and be retried at once, before it counts as an error. */
 const CLAIM_CONFLICT_RETRIES = 3;
 
@@ -220,6 +227,59 @@ const CLAIM_CONFLICT_RETRIES = 3;
 function isLockConflict(error: unknown): boolean {
   const e = error as { code?: unknown; errno?: unknown; sqlState?: unknown } | null;
   return e?.code === '40P01' || e?.code === '40001' || e?.errno === 1213 || e?.sqlState === '40001';
+}
+
+/**
+ * Whether `error` says the database connection is gone (a restart, a kill, a network failure)
+ * rather than that the database refused a statement: PostgreSQL's connection-exception and
+ * shutdown SQLSTATEs, mysql2's fatal errors, the socket errors of Node, and node-postgres's
+ * messages for a broken client; the `cause` chain of wrapping errors (ORMs) is followed. A
+ * batch that failed for this reason is claimed again later, with no attempt counted.
+ */
+export function isConnectionLoss(error: unknown): boolean {
+  let e = error as
+    | { code?: unknown; errno?: unknown; fatal?: unknown; message?: unknown; cause?: unknown }
+    | null
+    | undefined;
+  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (/^08/.test(code) || ['57P01', '57P02', '57P03'].includes(code)) return true;
+    if (CONNECTION_CODES.has(code) || e.fatal === true) return true;
+    if (e.errno === 2006 || e.errno === 2013 || e.errno === 1927 || e.errno === 1053) return true;
+    if (typeof e.message === 'string' && CONNECTION_MESSAGE.test(e.message)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  // Prisma: server unreachable, connection closed.
+  'P1001',
+  'P1017',
+]);
+const CONNECTION_MESSAGE =
+  /Connection terminated|not queryable|connection error|Connection lost|closed state|server closed the connection/i;
+
+/**
+ * Errors of batches that sent messages whose outcomes could not be recorded at all (not even
+ * the fallback): the loop backs off from them with a growing delay, as they resend messages.
+ */
+const unrecorded = new WeakSet<object>();
+
+/** Printable ASCII only (anything else becomes `?`), at most `max` characters. */
+function plainText(text: string, max: number): string {
+  const plain = text.replace(/[^\x20-\x7E]/g, '?');
+  return plain.length > max ? `${plain.slice(0, Math.max(0, max - 3))}...` : plain;
 }
 
 /**
@@ -375,8 +435,11 @@ class OutboxRelay implements Relay {
   }
 
   async #work(loop: AbortSignal): Promise<void> {
-    const { batchSize, pollIntervalMs, errorDelayMs } = this.options;
+    const { batchSize, pollIntervalMs, errorDelayMs, backoff } = this.options;
     let linger = 0;
+    // Batches in a row whose outcomes could not be recorded at all: each resent messages, so
+    // the pause after them doubles (from errorDelayMs, up to backoff.maxDelayMs).
+    let unrecordedInARow = 0;
     while (!loop.aborted) {
       // Taken before the batch, so a wake() that arrives while it runs is not lost.
       const wake = this.#wake.signal;
@@ -385,9 +448,18 @@ class OutboxRelay implements Relay {
         report = await this.#batch(loop);
       } catch (error) {
         this.#error(error, 'batch');
-        await abortable(errorDelayMs, [loop]);
+        let delay = errorDelayMs;
+        if (typeof error === 'object' && error !== null && unrecorded.has(error)) {
+          unrecordedInARow++;
+          delay = Math.min(
+            Math.max(errorDelayMs, 1) * 2 ** (unrecordedInARow - 1),
+            Math.max(errorDelayMs, backoff.maxDelayMs),
+          );
+        } else unrecordedInARow = 0;
+        await abortable(delay, [loop]);
         continue;
       }
+      unrecordedInARow = 0;
       if (report.claimed >= batchSize) continue;
       // A wake-up usually comes before the producer's commit: keep looking, at growing
       // intervals, for a short while before falling back to the poll interval.
@@ -431,6 +503,8 @@ class OutboxRelay implements Relay {
     let results: readonly SendResult[] = [];
     const telemetry = this.options.telemetry.startBatch();
     let claiming = true;
+    // Set when the store refused to record the outcomes (not when the commit failed after it).
+    let recordError: { error: unknown } | undefined;
     try {
       await store.transaction(async (tx) => {
         // Checked inside the transaction too: a relay told to stop while waiting for a
@@ -458,9 +532,41 @@ class OutboxRelay implements Relay {
         });
         results = sentResults;
         outcomes = this.#decide(attempted, results);
-        await store.complete(tx, outcomes);
+        try {
+          await store.complete(tx, outcomes);
+        } catch (error) {
+          recordError = { error };
+          throw error;
+        }
       });
     } catch (error) {
+      if (recordError && attempted.length > 0 && !isConnectionLoss(error)) {
+        // The database refused the outcomes themselves: the rollback left the batch pending and
+        // due, uncounted. Record a fallback instead (below), so that it cannot loop uncounted.
+        this.#error(error, 'complete');
+        let fallback: RecordedBatch;
+        try {
+          fallback = await this.#recordFallback(attempted, outcomes, results, error);
+        } catch (fallbackError) {
+          telemetry.failed(fallbackError);
+          const failure = new OutboxError(
+            'STORE_FAILED',
+            `the outcomes of a batch of ${attempted.length} messages could not be recorded (${describeError(error)}), nor a fallback outcome (${describeError(fallbackError)}); the batch stays pending`,
+            { operation: 'complete', cause: fallbackError },
+          );
+          unrecorded.add(failure);
+          throw failure;
+        }
+        telemetry.committed(fallback.messages, fallback.outcomes);
+        const report = this.#report(
+          fallback.messages,
+          fallback.outcomes,
+          fallback.results,
+          performance.now() - started,
+        );
+        report.claimed = batch.length;
+        return report;
+      }
       // Nothing is counted for a batch whose commit failed: the database does not say it happened.
       telemetry.failed(error);
       // Nothing was sent yet: the claim is simply run again.
@@ -586,6 +692,62 @@ class OutboxRelay implements Relay {
       }
       const delayMs = retryDelay(backoff, attempts, result.retryAfterMs);
       return { id: message.id, status: 'retry', error: clip(result.error), delayMs };
+    });
+  }
+
+  /**
+   * A batch's outcomes were refused by the database (not a lost connection) and its transaction
+   * rolled back. Record, in a new transaction, an outcome that cannot be refused: a sent message
+   * stays sent; any other counts its attempt, with a printable-ASCII error saying what happened
+   * and the default backoff (or dead, as decided). Only messages the store can lock again still
+   * pending with the attempts they were claimed with are recorded (`store.reclaim`): one that
+   * another relay has claimed or recorded since is left to it. Throws when that fails too.
+   */
+  async #recordFallback(
+    attempted: readonly OutboxMessage[],
+    outcomes: readonly Outcome[],
+    results: readonly SendResult[],
+    recordError: unknown,
+  ): Promise<RecordedBatch> {
+    const { store, backoff, maxErrorLength } = this.options;
+    if (typeof store.reclaim !== 'function') {
+      throw new OutboxError('STORE_FAILED', 'the store has no reclaim() to record a fallback outcome with', {
+        operation: 'reclaim',
+      });
+    }
+    const why = plainText(describeError(recordError), 300);
+    return store.transaction(async (tx) => {
+      const held = new Set(await store.reclaim!(tx, attempted));
+      const chosen: RecordedBatch = {
+        messages: [],
+        outcomes: [],
+        results: [],
+      };
+      attempted.forEach((message, i) => {
+        if (!held.has(message.id)) return;
+        const outcome = outcomes[i]!;
+        const result = results[i]!;
+        let fallback: Outcome;
+        if (outcome.status === 'sent') fallback = outcome;
+        else {
+          const said = 'error' in result ? plainText(describeError(result.error), 300) : '';
+          const error = plainText(`outcome not recorded (${why}); sender: ${said}`, maxErrorLength);
+          fallback =
+            outcome.status === 'dead'
+              ? { id: message.id, status: 'dead', error }
+              : {
+                  id: message.id,
+                  status: 'retry',
+                  error,
+                  delayMs: backoffDelay(backoff, message.attempts + 1),
+                };
+        }
+        chosen.messages.push(message);
+        chosen.outcomes.push(fallback);
+        chosen.results.push(result);
+      });
+      await store.complete(tx, chosen.outcomes);
+      return chosen;
     });
   }
 
