@@ -100,6 +100,7 @@ export {
 export {
   createRelay,
   type Relay,
+  type RelayLogger,
   type RelayOptions,
   type RelayState,
   type ResolvedRelayOptions,

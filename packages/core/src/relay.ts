@@ -33,6 +33,13 @@ export interface RelayOptions {
   errorDelayMs?: number;
   /** Called for every error event (a lost connection, a failed commit, a throwing listener). @defaultValue none */
   onError?: (error: unknown, operation: string) => void;
+  /**
+   * Where a relay whose errors nobody handles (no `onError`, no `'error'` listener) reports them:
+   * one line per distinct failure (operation and message), at most once a minute each, with the
+   * number of repeats not shown since. `false`: say nothing.
+   * @defaultValue `console` (its `warn`)
+   */
+  logger?: RelayLogger | false;
   /** Close the sender when the relay stops. @defaultValue false */
   closeSender?: boolean;
   /** Longest `lastError` stored. @defaultValue 2000 */
@@ -53,12 +60,26 @@ export interface RelayOptions {
   telemetry?: RelayTelemetry | false;
 }
 
+/**
+ * What the relay logs unhandled errors to (see {@link RelayOptions.logger}): `console`, or a
+ * logger of your own (pino, winston…) — anything with `warn(message)`.
+ *
+ * @example
+ * ```ts
+ * createRelay({ store, sender, logger: { warn: (line) => log.warn(line) } });
+ * ```
+ */
+export interface RelayLogger {
+  warn(message: string): void;
+}
+
 /** {@link RelayOptions} with every default applied; frozen. */
 export type ResolvedRelayOptions = Readonly<
-  Required<Omit<RelayOptions, 'onError' | 'backoff' | 'telemetry'>> & {
+  Required<Omit<RelayOptions, 'onError' | 'backoff' | 'telemetry' | 'logger'>> & {
     backoff: Readonly<BackoffOptions>;
     telemetry: RelayTelemetry;
     onError: RelayOptions['onError'];
+    logger: RelayLogger | false;
   }
 >;
 
@@ -110,6 +131,13 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'onError must be a function');
   }
+  if (
+    options.logger !== undefined &&
+    options.logger !== false &&
+    typeof (options.logger as Partial<RelayLogger> | null)?.warn !== 'function'
+  ) {
+    throw new OutboxError('INVALID_OPTION', 'logger must be false or have a warn(message) method');
+  }
   if (options.closeSender !== undefined && typeof options.closeSender !== 'boolean') {
     throw new OutboxError(
       'INVALID_OPTION',
@@ -134,6 +162,7 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
     stopTimeoutMs: positiveInt(options.stopTimeoutMs, 'stopTimeoutMs', 30_000, 0),
     errorDelayMs: positiveInt(options.errorDelayMs, 'errorDelayMs', 1000, 0),
     onError: options.onError,
+    logger: options.logger ?? console,
     closeSender: options.closeSender ?? false,
     maxErrorLength: positiveInt(options.maxErrorLength, 'maxErrorLength', 2000, 16),
     listen: checkBoolean(options.listen, 'listen', true),
@@ -291,6 +320,11 @@ const WAKE_LINGER_FIRST_MS = 1;
 /** Follow-up looks stop once the wait would exceed this (1, 2, 4 … 1024 ms: 11 extra claims). */
 const WAKE_LINGER_MAX_MS = 2000;
 
+/** A relay logs each distinct unhandled failure at most once per this interval. */
+const LOG_INTERVAL_MS = 60_000;
+/** Distinct failures remembered for the rate limit; the oldest is forgotten first. */
+const LOG_MEMORY = 100;
+
 /** Longest wait before reopening a lost listening connection. */
 const LISTEN_RETRY_MAX_MS = 30_000;
 
@@ -329,6 +363,8 @@ class OutboxRelay implements Relay {
   /** The loops of start() and every runOnce() in progress: what stop() drains. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #stopping: Promise<void> | undefined;
+  /** When each distinct unhandled failure was last logged, and its repeats since (see #log). */
+  readonly #logged = new Map<string, { at: number; repeats: number }>();
 
   constructor(options: RelayOptions) {
     this.options = resolveRelayOptions(options);
@@ -353,6 +389,7 @@ class OutboxRelay implements Relay {
   }
 
   #error(error: unknown, operation: string): void {
+    const handled = this.options.onError !== undefined || this.#events.listenerCount('error') > 0;
     this.#events.emit('error', { error, operation });
     if (this.options.onError) {
       try {
@@ -360,6 +397,42 @@ class OutboxRelay implements Relay {
       } catch {
         // The handler is the last resort; nothing useful can be done with its own failure.
       }
+    }
+    // A relay that cannot reach its database must not fail in silence.
+    if (!handled) this.#log(error, operation);
+  }
+
+  /**
+   * One line for an unhandled error, unless the same operation failed with the same message
+   * within {@link LOG_INTERVAL_MS}: a relay that cannot reach its database fails every
+   * `errorDelayMs`, and a line each time would drown the log. Repeats are counted and the count
+   * is given with the next line of that failure.
+   */
+  #log(error: unknown, operation: string): void {
+    const { logger } = this.options;
+    if (logger === false) return;
+    const text = describeError(error);
+    const key = `${operation}\u0000${text}`;
+    const now = Date.now();
+    const seen = this.#logged.get(key);
+    if (seen && now - seen.at < LOG_INTERVAL_MS) {
+      seen.repeats++;
+      return;
+    }
+    // Deleted and set again: the map's order is then least recently logged first.
+    this.#logged.delete(key);
+    this.#logged.set(key, { at: now, repeats: 0 });
+    if (this.#logged.size > LOG_MEMORY) this.#logged.delete(this.#logged.keys().next().value!);
+    const repeats =
+      seen && seen.repeats > 0
+        ? ` (${seen.repeats} more since ${new Date(seen.at).toISOString()} not shown)`
+        : '';
+    try {
+      logger.warn(
+        `troutbox relay: ${operation} failed: ${text}${repeats}; handle relay errors with onError or relay.on('error', …) to replace this log`,
+      );
+    } catch {
+      // A logger that throws must not break the loop either.
     }
   }
 
