@@ -208,8 +208,9 @@ export interface Relay {
   stop(options?: { timeoutMs?: number }): Promise<void>;
   /**
    * Process batches until one comes back less than full (or `maxBatches`, or `signal` aborts,
-   * or `stop()` is called), then return. For cron jobs and serverless functions. Database
-   * errors reject the returned promise.
+   * or `stop()` is called), then return; on an ordered store, a partial batch that sent
+   * messages is followed by another, until one sends nothing. For cron jobs and serverless
+   * functions. Database errors reject the returned promise.
    */
   runOnce(options?: { maxBatches?: number; signal?: AbortSignal }): Promise<RunSummary>;
   /**
@@ -533,7 +534,7 @@ class OutboxRelay implements Relay {
         continue;
       }
       unrecordedInARow = 0;
-      if (report.claimed >= batchSize) continue;
+      if (report.claimed >= batchSize || this.#goOn(report)) continue;
       // A wake-up usually comes before the producer's commit: keep looking, at growing
       // intervals, for a short while before falling back to the poll interval.
       if (wake.aborted) linger = WAKE_LINGER_FIRST_MS;
@@ -547,6 +548,18 @@ class OutboxRelay implements Relay {
       await abortable(delay, [loop, waitWake]);
       if (waitWake.aborted && !loop.aborted) linger = WAKE_LINGER_FIRST_MS;
     }
+  }
+
+  /**
+   * Whether a batch that came back less than full is followed by another claim at once: on an
+   * ordered table, when it sent (or buried) messages. An ordered claim can be partial while more
+   * of its keys' messages are due — a key's run stops at a gap in its seqs, and at its fair share
+   * among the keys walked, keys held back by a retry included — and what it delivered made those
+   * keys' next messages their heads. Waiting a poll interval would drain such a key one run per
+   * poll. The looks stop at the first claim that sends nothing.
+   */
+  #goOn(report: BatchReport): boolean {
+    return this.options.store.ordering === 'key' && report.sent + report.dead > 0;
   }
 
   /**
@@ -939,7 +952,7 @@ class OutboxRelay implements Relay {
       summary.sent += report.sent;
       summary.retried += report.retried;
       summary.dead += report.dead;
-      if (report.claimed < this.options.batchSize) break;
+      if (report.claimed < this.options.batchSize && !this.#goOn(report)) break;
     }
     return summary;
   }
