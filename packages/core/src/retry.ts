@@ -5,6 +5,11 @@ import { OutboxError } from './errors.js';
  * clock plus this (MariaDB's `DATETIME` ends with the year 9999, PostgreSQL's `timestamptz` in
  * 294276), and so does the arithmetic that adds it. A longer delay would make the database
  * refuse the whole batch's outcomes, and the batch would be sent again and again uncounted.
+ *
+ * @example
+ * ```ts
+ * createRelay({ store, sender, backoff: { maxDelayMs: MAX_DELAY_MS } }); // the longest allowed
+ * ```
  */
 export const MAX_DELAY_MS = 100 * 365 * 24 * 3600 * 1000;
 
