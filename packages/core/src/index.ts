@@ -100,13 +100,22 @@ export {
 export {
   createRelay,
   type Relay,
+  type RelayLogger,
   type RelayOptions,
   type RelayState,
   type ResolvedRelayOptions,
   type RunSummary,
   resolveRelayOptions,
 } from './relay.js';
-export { type BackoffOptions, backoffDelay, defaultBackoff, resolveBackoff } from './retry.js';
+export {
+  type BackoffOptions,
+  backoffDelay,
+  defaultBackoff,
+  MAX_DELAY_MS,
+  resolveBackoff,
+  retryDelay,
+  storableDelay,
+} from './retry.js';
 export {
   countResults,
   dead,

@@ -3,7 +3,7 @@ import { describeError, OutboxError } from './errors.js';
 import { type RelayEventMap, TypedEmitter } from './events.js';
 import type { OutboxMessage } from './message.js';
 import { optionChecks } from './options.js';
-import { type BackoffOptions, backoffDelay, resolveBackoff } from './retry.js';
+import { type BackoffOptions, backoffDelay, resolveBackoff, retryDelay } from './retry.js';
 import type { Sender, SendResult } from './sender.js';
 import type { MessageStore } from './store.js';
 import { noTelemetry, type RelayTelemetry, relayTelemetry } from './telemetry.js';
@@ -33,6 +33,13 @@ export interface RelayOptions {
   errorDelayMs?: number;
   /** Called for every error event (a lost connection, a failed commit, a throwing listener). @defaultValue none */
   onError?: (error: unknown, operation: string) => void;
+  /**
+   * Where a relay whose errors nobody handles (no `onError`, no `'error'` listener) reports them:
+   * one line per distinct failure (operation and message), at most once a minute each, with the
+   * number of repeats not shown since. `false`: say nothing.
+   * @defaultValue `console` (its `warn`)
+   */
+  logger?: RelayLogger | false;
   /** Close the sender when the relay stops. @defaultValue false */
   closeSender?: boolean;
   /** Longest `lastError` stored. @defaultValue 2000 */
@@ -53,12 +60,26 @@ export interface RelayOptions {
   telemetry?: RelayTelemetry | false;
 }
 
+/**
+ * What the relay logs unhandled errors to (see {@link RelayOptions.logger}): `console`, or a
+ * logger of your own (pino, winston…) — anything with `warn(message)`.
+ *
+ * @example
+ * ```ts
+ * createRelay({ store, sender, logger: { warn: (line) => log.warn(line) } });
+ * ```
+ */
+export interface RelayLogger {
+  warn(message: string): void;
+}
+
 /** {@link RelayOptions} with every default applied; frozen. */
 export type ResolvedRelayOptions = Readonly<
-  Required<Omit<RelayOptions, 'onError' | 'backoff' | 'telemetry'>> & {
+  Required<Omit<RelayOptions, 'onError' | 'backoff' | 'telemetry' | 'logger'>> & {
     backoff: Readonly<BackoffOptions>;
     telemetry: RelayTelemetry;
     onError: RelayOptions['onError'];
+    logger: RelayLogger | false;
   }
 >;
 
@@ -110,6 +131,13 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'onError must be a function');
   }
+  if (
+    options.logger !== undefined &&
+    options.logger !== false &&
+    typeof (options.logger as Partial<RelayLogger> | null)?.warn !== 'function'
+  ) {
+    throw new OutboxError('INVALID_OPTION', 'logger must be false or have a warn(message) method');
+  }
   if (options.closeSender !== undefined && typeof options.closeSender !== 'boolean') {
     throw new OutboxError(
       'INVALID_OPTION',
@@ -134,6 +162,7 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
     stopTimeoutMs: positiveInt(options.stopTimeoutMs, 'stopTimeoutMs', 30_000, 0),
     errorDelayMs: positiveInt(options.errorDelayMs, 'errorDelayMs', 1000, 0),
     onError: options.onError,
+    logger: options.logger ?? console,
     closeSender: options.closeSender ?? false,
     maxErrorLength: positiveInt(options.maxErrorLength, 'maxErrorLength', 2000, 16),
     listen: checkBoolean(options.listen, 'listen', true),
@@ -179,8 +208,9 @@ export interface Relay {
   stop(options?: { timeoutMs?: number }): Promise<void>;
   /**
    * Process batches until one comes back less than full (or `maxBatches`, or `signal` aborts,
-   * or `stop()` is called), then return. For cron jobs and serverless functions. Database
-   * errors reject the returned promise.
+   * or `stop()` is called), then return; on an ordered store, a partial batch that sent
+   * messages is followed by another, until one sends nothing. For cron jobs and serverless
+   * functions. Database errors reject the returned promise.
    */
   runOnce(options?: { maxBatches?: number; signal?: AbortSignal }): Promise<RunSummary>;
   /**
@@ -210,6 +240,13 @@ interface BatchReport {
   conflict?: boolean;
 }
 
+/** The messages of a batch whose outcomes were recorded, with those outcomes and the sender's results. */
+interface RecordedBatch {
+  messages: OutboxMessage[];
+  outcomes: Outcome[];
+  results: SendResult[];
+}
+
 /** Claims in a row that may lose a lock conflict and be retried at once, before it counts as an error. */
 const CLAIM_CONFLICT_RETRIES = 3;
 
@@ -223,6 +260,59 @@ function isLockConflict(error: unknown): boolean {
 }
 
 /**
+ * Whether `error` says the database connection is gone (a restart, a kill, a network failure)
+ * rather than that the database refused a statement: PostgreSQL's connection-exception and
+ * shutdown SQLSTATEs, mysql2's fatal errors, the socket errors of Node, and node-postgres's
+ * messages for a broken client; the `cause` chain of wrapping errors (ORMs) is followed. A
+ * batch that failed for this reason is claimed again later, with no attempt counted.
+ */
+export function isConnectionLoss(error: unknown): boolean {
+  let e = error as
+    | { code?: unknown; errno?: unknown; fatal?: unknown; message?: unknown; cause?: unknown }
+    | null
+    | undefined;
+  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (/^08/.test(code) || ['57P01', '57P02', '57P03'].includes(code)) return true;
+    if (CONNECTION_CODES.has(code) || e.fatal === true) return true;
+    if (e.errno === 2006 || e.errno === 2013 || e.errno === 1927 || e.errno === 1053) return true;
+    if (typeof e.message === 'string' && CONNECTION_MESSAGE.test(e.message)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  // Prisma: server unreachable, connection closed.
+  'P1001',
+  'P1017',
+]);
+const CONNECTION_MESSAGE =
+  /Connection terminated|not queryable|connection error|Connection lost|closed state|server closed the connection/i;
+
+/**
+ * Errors of batches that sent messages whose outcomes could not be recorded at all (not even
+ * the fallback): the loop backs off from them with a growing delay, as they resend messages.
+ */
+const unrecorded = new WeakSet<object>();
+
+/** Printable ASCII only (anything else becomes `?`), at most `max` characters. */
+function plainText(text: string, max: number): string {
+  const plain = text.replace(/[^\x20-\x7E]/g, '?');
+  return plain.length > max ? `${plain.slice(0, Math.max(0, max - 3))}...` : plain;
+}
+
+/**
  * First follow-up look after a wake-up that found nothing; each next one waits twice as long.
  * Producers notify at most once per few milliseconds, so what commits just after a notified
  * transaction is found by these looks: dense at first (1, 2, 4, 8 ms…), then sparse.
@@ -230,6 +320,11 @@ function isLockConflict(error: unknown): boolean {
 const WAKE_LINGER_FIRST_MS = 1;
 /** Follow-up looks stop once the wait would exceed this (1, 2, 4 … 1024 ms: 11 extra claims). */
 const WAKE_LINGER_MAX_MS = 2000;
+
+/** A relay logs each distinct unhandled failure at most once per this interval. */
+const LOG_INTERVAL_MS = 60_000;
+/** Distinct failures remembered for the rate limit; the oldest is forgotten first. */
+const LOG_MEMORY = 100;
 
 /** Longest wait before reopening a lost listening connection. */
 const LISTEN_RETRY_MAX_MS = 30_000;
@@ -269,6 +364,8 @@ class OutboxRelay implements Relay {
   /** The loops of start() and every runOnce() in progress: what stop() drains. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #stopping: Promise<void> | undefined;
+  /** When each distinct unhandled failure was last logged, and its repeats since (see #log). */
+  readonly #logged = new Map<string, { at: number; repeats: number }>();
 
   constructor(options: RelayOptions) {
     this.options = resolveRelayOptions(options);
@@ -293,6 +390,7 @@ class OutboxRelay implements Relay {
   }
 
   #error(error: unknown, operation: string): void {
+    const handled = this.options.onError !== undefined || this.#events.listenerCount('error') > 0;
     this.#events.emit('error', { error, operation });
     if (this.options.onError) {
       try {
@@ -300,6 +398,42 @@ class OutboxRelay implements Relay {
       } catch {
         // The handler is the last resort; nothing useful can be done with its own failure.
       }
+    }
+    // A relay that cannot reach its database must not fail in silence.
+    if (!handled) this.#log(error, operation);
+  }
+
+  /**
+   * One line for an unhandled error, unless the same operation failed with the same message
+   * within {@link LOG_INTERVAL_MS}: a relay that cannot reach its database fails every
+   * `errorDelayMs`, and a line each time would drown the log. Repeats are counted and the count
+   * is given with the next line of that failure.
+   */
+  #log(error: unknown, operation: string): void {
+    const { logger } = this.options;
+    if (logger === false) return;
+    const text = describeError(error);
+    const key = `${operation}\u0000${text}`;
+    const now = Date.now();
+    const seen = this.#logged.get(key);
+    if (seen && now - seen.at < LOG_INTERVAL_MS) {
+      seen.repeats++;
+      return;
+    }
+    // Deleted and set again: the map's order is then least recently logged first.
+    this.#logged.delete(key);
+    this.#logged.set(key, { at: now, repeats: 0 });
+    if (this.#logged.size > LOG_MEMORY) this.#logged.delete(this.#logged.keys().next().value!);
+    const repeats =
+      seen && seen.repeats > 0
+        ? ` (${seen.repeats} more since ${new Date(seen.at).toISOString()} not shown)`
+        : '';
+    try {
+      logger.warn(
+        `troutbox relay: ${operation} failed: ${text}${repeats}; handle relay errors with onError or relay.on('error', …) to replace this log`,
+      );
+    } catch {
+      // A logger that throws must not break the loop either.
     }
   }
 
@@ -375,8 +509,11 @@ class OutboxRelay implements Relay {
   }
 
   async #work(loop: AbortSignal): Promise<void> {
-    const { batchSize, pollIntervalMs, errorDelayMs } = this.options;
+    const { batchSize, pollIntervalMs, errorDelayMs, backoff } = this.options;
     let linger = 0;
+    // Batches in a row whose outcomes could not be recorded at all: each resent messages, so
+    // the pause after them doubles (from errorDelayMs, up to backoff.maxDelayMs).
+    let unrecordedInARow = 0;
     while (!loop.aborted) {
       // Taken before the batch, so a wake() that arrives while it runs is not lost.
       const wake = this.#wake.signal;
@@ -385,10 +522,19 @@ class OutboxRelay implements Relay {
         report = await this.#batch(loop);
       } catch (error) {
         this.#error(error, 'batch');
-        await abortable(errorDelayMs, [loop]);
+        let delay = errorDelayMs;
+        if (typeof error === 'object' && error !== null && unrecorded.has(error)) {
+          unrecordedInARow++;
+          delay = Math.min(
+            Math.max(errorDelayMs, 1) * 2 ** (unrecordedInARow - 1),
+            Math.max(errorDelayMs, backoff.maxDelayMs),
+          );
+        } else unrecordedInARow = 0;
+        await abortable(delay, [loop]);
         continue;
       }
-      if (report.claimed >= batchSize) continue;
+      unrecordedInARow = 0;
+      if (report.claimed >= batchSize || this.#goOn(report)) continue;
       // A wake-up usually comes before the producer's commit: keep looking, at growing
       // intervals, for a short while before falling back to the poll interval.
       if (wake.aborted) linger = WAKE_LINGER_FIRST_MS;
@@ -402,6 +548,18 @@ class OutboxRelay implements Relay {
       await abortable(delay, [loop, waitWake]);
       if (waitWake.aborted && !loop.aborted) linger = WAKE_LINGER_FIRST_MS;
     }
+  }
+
+  /**
+   * Whether a batch that came back less than full is followed by another claim at once: on an
+   * ordered table, when it sent (or buried) messages. An ordered claim can be partial while more
+   * of its keys' messages are due — a key's run stops at a gap in its seqs, and at its fair share
+   * among the keys walked, keys held back by a retry included — and what it delivered made those
+   * keys' next messages their heads. Waiting a poll interval would drain such a key one run per
+   * poll. The looks stop at the first claim that sends nothing.
+   */
+  #goOn(report: BatchReport): boolean {
+    return this.options.store.ordering === 'key' && report.sent + report.dead > 0;
   }
 
   /**
@@ -431,6 +589,8 @@ class OutboxRelay implements Relay {
     let results: readonly SendResult[] = [];
     const telemetry = this.options.telemetry.startBatch();
     let claiming = true;
+    // Set when the store refused to record the outcomes (not when the commit failed after it).
+    let recordError: { error: unknown } | undefined;
     try {
       await store.transaction(async (tx) => {
         // Checked inside the transaction too: a relay told to stop while waiting for a
@@ -458,9 +618,41 @@ class OutboxRelay implements Relay {
         });
         results = sentResults;
         outcomes = this.#decide(attempted, results);
-        await store.complete(tx, outcomes);
+        try {
+          await store.complete(tx, outcomes);
+        } catch (error) {
+          recordError = { error };
+          throw error;
+        }
       });
     } catch (error) {
+      if (recordError && attempted.length > 0 && !isConnectionLoss(error)) {
+        // The database refused the outcomes themselves: the rollback left the batch pending and
+        // due, uncounted. Record a fallback instead (below), so that it cannot loop uncounted.
+        this.#error(error, 'complete');
+        let fallback: RecordedBatch;
+        try {
+          fallback = await this.#recordFallback(attempted, outcomes, results, error);
+        } catch (fallbackError) {
+          telemetry.failed(fallbackError);
+          const failure = new OutboxError(
+            'STORE_FAILED',
+            `the outcomes of a batch of ${attempted.length} messages could not be recorded (${describeError(error)}), nor a fallback outcome (${describeError(fallbackError)}); the batch stays pending`,
+            { operation: 'complete', cause: fallbackError },
+          );
+          unrecorded.add(failure);
+          throw failure;
+        }
+        telemetry.committed(fallback.messages, fallback.outcomes);
+        const report = this.#report(
+          fallback.messages,
+          fallback.outcomes,
+          fallback.results,
+          performance.now() - started,
+        );
+        report.claimed = batch.length;
+        return report;
+      }
       // Nothing is counted for a batch whose commit failed: the database does not say it happened.
       telemetry.failed(error);
       // Nothing was sent yet: the claim is simply run again.
@@ -584,11 +776,64 @@ class OutboxRelay implements Relay {
       if (result.status === 'dead' || attempts >= maxAttempts) {
         return { id: message.id, status: 'dead', error: clip(result.error) };
       }
-      const delayMs =
-        result.retryAfterMs !== undefined && Number.isFinite(result.retryAfterMs) && result.retryAfterMs >= 0
-          ? result.retryAfterMs
-          : backoffDelay(backoff, attempts);
+      const delayMs = retryDelay(backoff, attempts, result.retryAfterMs);
       return { id: message.id, status: 'retry', error: clip(result.error), delayMs };
+    });
+  }
+
+  /**
+   * A batch's outcomes were refused by the database (not a lost connection) and its transaction
+   * rolled back. Record, in a new transaction, an outcome that cannot be refused: a sent message
+   * stays sent; any other counts its attempt, with a printable-ASCII error saying what happened
+   * and the default backoff (or dead, as decided). Only messages the store can lock again still
+   * pending with the attempts they were claimed with are recorded (`store.reclaim`): one that
+   * another relay has claimed or recorded since is left to it. Throws when that fails too.
+   */
+  async #recordFallback(
+    attempted: readonly OutboxMessage[],
+    outcomes: readonly Outcome[],
+    results: readonly SendResult[],
+    recordError: unknown,
+  ): Promise<RecordedBatch> {
+    const { store, backoff, maxErrorLength } = this.options;
+    if (typeof store.reclaim !== 'function') {
+      throw new OutboxError('STORE_FAILED', 'the store has no reclaim() to record a fallback outcome with', {
+        operation: 'reclaim',
+      });
+    }
+    const why = plainText(describeError(recordError), 300);
+    return store.transaction(async (tx) => {
+      const held = new Set(await store.reclaim!(tx, attempted));
+      const chosen: RecordedBatch = {
+        messages: [],
+        outcomes: [],
+        results: [],
+      };
+      attempted.forEach((message, i) => {
+        if (!held.has(message.id)) return;
+        const outcome = outcomes[i]!;
+        const result = results[i]!;
+        let fallback: Outcome;
+        if (outcome.status === 'sent') fallback = outcome;
+        else {
+          const said = 'error' in result ? plainText(describeError(result.error), 300) : '';
+          const error = plainText(`outcome not recorded (${why}); sender: ${said}`, maxErrorLength);
+          fallback =
+            outcome.status === 'dead'
+              ? { id: message.id, status: 'dead', error }
+              : {
+                  id: message.id,
+                  status: 'retry',
+                  error,
+                  delayMs: backoffDelay(backoff, message.attempts + 1),
+                };
+        }
+        chosen.messages.push(message);
+        chosen.outcomes.push(fallback);
+        chosen.results.push(result);
+      });
+      await store.complete(tx, chosen.outcomes);
+      return chosen;
     });
   }
 
@@ -707,7 +952,7 @@ class OutboxRelay implements Relay {
       summary.sent += report.sent;
       summary.retried += report.retried;
       summary.dead += report.dead;
-      if (report.claimed < this.options.batchSize) break;
+      if (report.claimed < this.options.batchSize && !this.#goOn(report)) break;
     }
     return summary;
   }

@@ -5,7 +5,7 @@ import type { OutboxMessage } from './message.js';
  * The outcome of delivering one message.
  * - `sent`: the broker acknowledged it; it will not be sent again.
  * - `retry`: a transient failure; it costs one attempt and is retried after a backoff
- *   (or after `retryAfterMs` when the sender knows better), until `maxAttempts`.
+ *   (or after `retryAfterMs` when the sender knows better, at most `backoff.maxDelayMs`), until `maxAttempts`.
  * - `dead`: a permanent failure (unroutable, rejected as malformed); it goes to the dead letters now.
  */
 export type SendResult =

@@ -27,6 +27,7 @@ import type {
   PartitionMaintenanceOptions,
   PartitionMaintenanceReport,
 } from './partitions.js';
+import { storableDelay } from './retry.js';
 import { withTraceContext } from './telemetry.js';
 
 /**
@@ -106,6 +107,16 @@ export interface MessageStore {
   claim(tx: Executor, limit: number): Promise<OutboxMessage[]>;
   /** Record the outcomes of a claimed batch on `tx`, in one statement. */
   complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void>;
+  /**
+   * Lock again, on a new transaction `tx`, messages of a batch whose transaction rolled back
+   * because its outcomes could not be recorded: only those still pending with the `attempts`
+   * they had when claimed, and not locked by another claim (skipped, not waited for). Returns
+   * their ids. The relay then records a fallback outcome for them (see the README: "A batch
+   * whose outcomes cannot be recorded"), so a message another relay has claimed or recorded
+   * since is never overwritten. Optional: without it such a batch is left to be claimed again,
+   * and the relay backs off.
+   */
+  reclaim?(tx: Executor, messages: readonly Pick<OutboxMessage, 'id' | 'attempts'>[]): Promise<string[]>;
   /** Mark claimed messages sent. */
   markSent(tx: Executor, ids: readonly string[]): Promise<void>;
   /** Record failures: `retry` moves `availableAt` forward, `dead` moves to the dead letters. */
@@ -468,9 +479,19 @@ export class SqlMessageStore implements MessageStore {
     return locked.concat(kept);
   }
 
+  /**
+   * Record outcomes in one statement. A retry's `delayMs` is brought within what the database can
+   * store ({@link storableDelay}): a delay past the column's range would fail the statement, and
+   * with it the whole batch's outcomes.
+   */
   async complete(tx: Executor, outcomes: readonly Outcome[]): Promise<void> {
     if (outcomes.length === 0) return;
-    const { sql, params } = this.dialect.complete(outcomes, this.#createdRange(tx, outcomes));
+    const storable = outcomes.map((o) =>
+      o.status === 'retry' && o.delayMs !== storableDelay(o.delayMs)
+        ? { ...o, delayMs: storableDelay(o.delayMs) }
+        : o,
+    );
+    const { sql, params } = this.dialect.complete(storable, this.#createdRange(tx, storable));
     await tx.query(sql, params);
   }
 
@@ -493,6 +514,19 @@ export class SqlMessageStore implements MessageStore {
     if (claimed.size === 0) this.#claimed.delete(tx);
     // Drivers read timestamps to the millisecond (truncated or rounded): widen by one each way.
     return complete ? { from: new Date(min - 1), to: new Date(max + 1) } : undefined;
+  }
+
+  async reclaim(
+    tx: Executor,
+    messages: readonly Pick<OutboxMessage, 'id' | 'attempts'>[],
+  ): Promise<string[]> {
+    if (messages.length === 0) return [];
+    const claimedWith = new Map(messages.map((m) => [checkId(m.id), m.attempts]));
+    const { sql, params } = this.dialect.lockPending([...claimedWith.keys()]);
+    const { rows } = await tx.query<{ id: unknown; attempts: unknown }>(sql, params);
+    // A different attempts count: another relay recorded an attempt since (locked rows that
+    // are not ours stay locked only until this short transaction ends).
+    return rows.filter((r) => claimedWith.get(String(r.id)) === toInt(r.attempts)).map((r) => String(r.id));
   }
 
   markSent(tx: Executor, ids: readonly string[]): Promise<void> {

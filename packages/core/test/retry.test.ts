@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type BatchEvent, createRelay, isOutboxError, type OutboxMessage } from '../src/index.js';
+import {
+  type BatchEvent,
+  createRelay,
+  isOutboxError,
+  MAX_DELAY_MS,
+  type OutboxMessage,
+  payloadJson,
+  retry,
+} from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 import { createTestOutbox, databases, messages, scriptedSender, type TestOutbox } from './helpers.js';
 
@@ -117,6 +125,53 @@ describe.each(databases)('retry and dead letters on $label', (database) => {
     const [m] = await db.store.list({ status: 'pending' });
     expect(m!.attempts).toBe(1);
     expect(m!.availableAt.getTime()).toBeGreaterThanOrEqual(failedAfter + 200);
+  });
+
+  it('a retryAfterMs the database cannot store (1e15 ms, 1e16 ms, MAX_VALUE) is capped at backoff.maxDelayMs: the batch is recorded, sent messages stay sent, the attempt counts', async () => {
+    db = await createTestOutbox(database, { prefix: 'retryafter' });
+    // 1e15 ms from now is past MariaDB's year 9999; 1e16 ms is past PostgreSQL's timestamps too.
+    const wishes = [undefined, 1e15, 1e16, Number.MAX_VALUE];
+    await db.add(wishes.map((_, i) => ({ topic: 't', payload: i })));
+    const maxDelayMs = 60_000;
+    const relay = createRelay({
+      store: db.store,
+      sender: scriptedSender((m) => {
+        const wish = wishes[payloadJson<number>(m)];
+        return wish === undefined ? { status: 'sent' } : retry(new Error('come back later'), wish);
+      }),
+      backoff: { maxDelayMs },
+    });
+    const delays: number[] = [];
+    relay.on('retry', ({ delayMs }) => delays.push(delayMs));
+    const before = await db.now();
+    expect(await relay.runOnce()).toEqual({ batches: 1, sent: 1, retried: 3, dead: 0 });
+    const after = await db.now();
+    expect(delays).toEqual([maxDelayMs, maxDelayMs, maxDelayMs]);
+    expect(await db.store.stats()).toMatchObject({ sent: 1, pending: 3, due: 0 });
+    for (const m of await db.store.list({ status: 'pending' })) {
+      expect(m.attempts).toBe(1);
+      expect(m.availableAt.getTime()).toBeGreaterThanOrEqual(before + maxDelayMs - 1);
+      expect(m.availableAt.getTime()).toBeLessThanOrEqual(after + maxDelayMs + 1);
+    }
+    // Nothing is due: the sent message is not sent again.
+    expect(await relay.runOnce()).toMatchObject({ batches: 0 });
+  });
+
+  it('store.markFailed keeps a delay within what the column holds (MAX_DELAY_MS), whoever computed it', async () => {
+    db = await createTestOutbox(database, { prefix: 'storedelay' });
+    await db.add([0, 1].map((i) => ({ topic: 't', payload: i })));
+    const before = await db.now();
+    await db.store.transaction(async (tx) => {
+      const [a, b] = await db!.store.claim(tx, 10);
+      await db!.store.markFailed(tx, [
+        { id: a!.id, status: 'retry', error: 'far', delayMs: 1e16 },
+        { id: b!.id, status: 'retry', error: 'negative', delayMs: -5 },
+      ]);
+    });
+    const [far, negative] = await db.store.list({ status: 'pending' });
+    expect(far!.availableAt.getTime()).toBeGreaterThanOrEqual(before + MAX_DELAY_MS - 1);
+    expect(far!.availableAt.getTime()).toBeLessThan(before + MAX_DELAY_MS + 60_000);
+    expect(negative!.availableAt.getTime()).toBeLessThanOrEqual((await db.now()) + 1);
   });
 
   it('requeueDead brings a dead message back and it is delivered', async () => {

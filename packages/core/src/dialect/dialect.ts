@@ -196,6 +196,13 @@ export interface Dialect {
    * skip the other partitions and walk the primary-key index even before the first ANALYZE.
    */
   complete(outcomes: readonly Outcome[], created?: { readonly from: Date; readonly to: Date }): Statement;
+  /**
+   * Lock the messages among `ids` that are still pending and not locked by anyone else
+   * (`FOR UPDATE SKIP LOCKED`), returning their `id` (as text) and `attempts`. Used to record a
+   * fallback outcome for a batch whose own outcomes could not be recorded, in a new transaction,
+   * without touching a message another relay has claimed or recorded since.
+   */
+  lockPending(ids: readonly string[]): Statement;
   listMessages(status: MessageStatus, filter: MessageFilter & { limit: number; afterId?: string }): Statement;
   getMessage(id: string): Statement;
   requeue(filter: MessageFilter & { limit: number }): Statement;

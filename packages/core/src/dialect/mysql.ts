@@ -394,6 +394,16 @@ ON DUPLICATE KEY UPDATE seq = seq + VALUES(seq)`,
       return { sql, params: [JSON.stringify(rows), ...outcomes.map((o) => o.id)] };
     },
 
+    lockPending(ids): Statement {
+      // By primary key: at READ COMMITTED (the relay's level) only the matching rows are locked.
+      return {
+        sql: `SELECT CAST(o.id AS CHAR) AS id, o.attempts FROM ${t} AS o FORCE INDEX (PRIMARY)
+WHERE o.id IN (${ids.map(() => '?').join(', ')}) AND o.status = 'pending'
+FOR UPDATE SKIP LOCKED`,
+        params: [...ids],
+      };
+    },
+
     listMessages(status, filter): Statement {
       const params: unknown[] = [];
       let cond = where(status, filter, params);

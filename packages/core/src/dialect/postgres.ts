@@ -540,6 +540,15 @@ ORDER BY r.ord`;
         : { sql: completeSql, params: [ids, statuses, delays, errors] };
     },
 
+    lockPending(ids): Statement {
+      return {
+        sql: `SELECT o.id::text AS id, o.attempts FROM ${t} AS o
+WHERE o.id = ANY($1::bigint[]) AND o.status = 'pending'
+FOR UPDATE OF o SKIP LOCKED`,
+        params: [ids],
+      };
+    },
+
     listMessages(status, filter): Statement {
       const params: unknown[] = [];
       let cond = where(status, filter, params);

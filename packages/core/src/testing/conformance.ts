@@ -283,6 +283,51 @@ export function runConformanceSuite(name: string, setup: () => Promise<Conforman
       });
     });
 
+    it('reclaim locks again only messages still pending with the attempts they were claimed with, skipping those another transaction holds', async () => {
+      // Optional in the contract: a store without it leaves the relay no fallback to record.
+      if (typeof h.store.reclaim !== 'function') return;
+      const reclaim = h.store.reclaim.bind(h.store);
+      await add([0, 1, 2, 3].map((i) => ({ topic: 'reclaim', payload: i })));
+      const claimed = await h.store.db.transaction(async (tx) => {
+        const batch = await h.store.claim(tx, 10);
+        // Recorded since: one counted an attempt, one was sent.
+        await h.store.complete(tx, [
+          { id: batch[0]!.id, status: 'retry', error: 'recorded', delayMs: 0 },
+          { id: batch[1]!.id, status: 'sent' },
+        ]);
+        return batch;
+      });
+      expect(claimed.map((m) => m.attempts)).toEqual([0, 0, 0, 0]);
+      const ids = claimed.map((m) => m.id);
+      let releaseHolder!: () => void;
+      const holding = new Promise<void>((r) => {
+        releaseHolder = r;
+      });
+      let held!: (ids: string[]) => void;
+      const heldIds = new Promise<string[]>((r) => {
+        held = r;
+      });
+      // Another transaction holds the last one locked (on single-connection databases, none can).
+      let holder = Promise.resolve();
+      if (h.concurrentTransactions) {
+        holder = h.store.db.transaction(async (tx) => {
+          held(await reclaim(tx, [claimed[3]!]));
+          await holding;
+        });
+      } else held([]);
+      const holderGot = await heldIds;
+      const got = await h.store.db.transaction((tx) => reclaim(tx, claimed));
+      releaseHolder();
+      await holder;
+      expect(got).toEqual(h.concurrentTransactions ? [ids[2]] : [ids[2], ids[3]]);
+      expect(holderGot).toEqual(h.concurrentTransactions ? [ids[3]] : []);
+      expect(await h.store.db.transaction((tx) => reclaim(tx, []))).toEqual([]);
+      // Clean up for the tests that follow.
+      await h.store.db.transaction(async (tx) => {
+        await h.store.markSent(tx, [ids[0]!, ids[2]!, ids[3]!]);
+      });
+    });
+
     it('lists, requeues and purges dead letters', async () => {
       await add([
         { topic: 'dl-a', payload: 1 },
