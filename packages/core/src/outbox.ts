@@ -204,7 +204,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
   }
   const writeOptions: WriteOptions = { caller: 'outbox.add', autocommit: options.autocommit === true };
   const encode = (messages: NewMessage | readonly NewMessage[]) =>
-    encodeMessages(traceContext ? withTraceContext(messages) : messages, limits);
+    encodeMessages(traceContext ? withTraceContext(messages) : messages, limits, dialect.timestampRange);
   async function insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
     await writeMessages(dialect, db, encoded, writeOptions);
     if (encoded.length === 0) return;

@@ -342,7 +342,7 @@ export class SqlMessageStore implements MessageStore {
 
   /** Validate and encode without writing (what `add` does first). */
   encode(messages: NewMessage | readonly NewMessage[]): EncodedMessage[] {
-    return encodeMessages(withTraceContext(messages), this.limits);
+    return encodeMessages(withTraceContext(messages), this.limits, this.dialect.timestampRange);
   }
 
   async add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number> {

@@ -54,6 +54,10 @@ export interface PostgresDialectOptions {
   notify?: boolean | { minIntervalMs?: number };
 }
 
+// timestamptz holds 4713 BC (Julian day 0) to 294276 AD; a Date ends at ±275,760 years.
+const PG_MIN_TIMESTAMP = Date.UTC(-4713, 10, 24);
+const MAX_DATE = 8.64e15;
+
 /** Last time this process notified each channel (performance.now()), shared by every dialect instance. */
 const lastNotified = new Map<string, number>();
 
@@ -460,6 +464,7 @@ ORDER BY r.ord`;
     tableName: t,
     // 6 parameters a row; PostgreSQL's limit is 65,535 per statement.
     maxRowsPerInsert: 10_000,
+    timestampRange: Object.freeze({ min: new Date(PG_MIN_TIMESTAMP), max: new Date(MAX_DATE) }),
 
     insert(messages: readonly EncodedMessage[]): readonly Statement[] {
       const params: unknown[] = [];
