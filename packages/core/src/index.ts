@@ -2,6 +2,7 @@ export {
   type Mysql2ConnectionLike,
   type Mysql2PoolConnectionLike,
   type Mysql2PoolLike,
+  type Mysql2PoolOptions,
   mysql2Connection,
   mysql2Pool,
 } from './adapters/mysql2.js';
@@ -68,7 +69,7 @@ export {
   payloadText,
   type StoredMessage,
 } from './message.js';
-export { type OptionChecks, optionChecks } from './options.js';
+export { type OptionChecks, optionChecks, optionNames, rejectUnknownOptions } from './options.js';
 export {
   checkTransaction,
   createOutbox,

@@ -21,6 +21,7 @@ import {
   type OutboxMessage,
   type StoredMessage,
 } from './message.js';
+import { optionNames, rejectUnknownOptions } from './options.js';
 import { writeMessages } from './outbox.js';
 import type {
   PartitionListing,
@@ -178,6 +179,7 @@ function wrapStoreError(operation: string, cause: unknown): never {
 }
 
 export function resolveLimits(limits: Partial<MessageLimits> = {}): Readonly<MessageLimits> {
+  rejectUnknownOptions('limits', limits, optionNames.limits);
   const l = { ...defaultMessageLimits, ...limits };
   for (const [k, v] of Object.entries(l)) {
     if (!Number.isInteger(v) || v <= 0)
@@ -296,6 +298,7 @@ export class SqlMessageStore implements MessageStore {
   #walkAfter: string | null = null;
 
   constructor(options: SqlMessageStoreOptions) {
+    rejectUnknownOptions('SqlMessageStore', options, optionNames.SqlMessageStore);
     if (!options || typeof options.dialect?.insert !== 'function') {
       throw new OutboxError('INVALID_OPTION', 'SqlMessageStore needs a dialect (postgres(), mysql())');
     }

@@ -7,6 +7,7 @@ import type {
   TransactionOptions,
   TransactionState,
 } from '../executor.js';
+import { optionNames, rejectUnknownOptions } from '../options.js';
 
 /** The part of a mysql2 (promise API) connection that troutbox uses. `mysql2` is not a dependency. */
 export interface Mysql2ConnectionLike {
@@ -87,6 +88,16 @@ export function mysql2Connection(
   return wrap(promised);
 }
 
+/** Options of {@link mysql2Pool}. */
+export interface Mysql2PoolOptions {
+  /**
+   * Called with connection errors that mysql2 emits as events (a server restart, a killed
+   * session) on a connection troutbox has checked out.
+   * @defaultValue ignore: the failed query already rejects and the relay retries.
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
 const LEVELS: Record<IsolationLevel, string> = {
   'read committed': 'READ COMMITTED',
   'repeatable read': 'REPEATABLE READ',
@@ -108,8 +119,9 @@ const LEVELS: Record<IsolationLevel, string> = {
  */
 export function mysql2Pool(
   handle: Mysql2PoolLike | Mysql2CallbackLike<Mysql2PoolLike>,
-  options: { onConnectionError?: (error: Error) => void } = {},
+  options: Mysql2PoolOptions = {},
 ): TransactionalExecutor {
+  rejectUnknownOptions('mysql2Pool', options, optionNames.mysql2Pool);
   const onError = options.onConnectionError ?? (() => {});
   const pool = promiseApi(handle);
   if (typeof pool?.getConnection !== 'function' || typeof pool.query !== 'function') {

@@ -10,6 +10,7 @@ import type {
   TransactionState,
 } from '../executor.js';
 import { quotePg } from '../identifiers.js';
+import { optionNames, rejectUnknownOptions } from '../options.js';
 
 /** The part of a node-postgres `Client` / `PoolClient` that troutbox uses. `pg` itself is not a dependency. */
 export interface PgClientLike {
@@ -147,6 +148,7 @@ function wrap(
  * ```
  */
 export function pgClient(client: PgClientLike, options: PgExecutorOptions = {}): Executor {
+  rejectUnknownOptions('pgClient', options, optionNames.pgClient);
   return wrap(client, options.prepare ?? true);
 }
 
@@ -156,6 +158,7 @@ export function pgClient(client: PgClientLike, options: PgExecutorOptions = {}):
  * rather than returned to the pool.
  */
 export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): TransactionalExecutor {
+  rejectUnknownOptions('pgPool', options, optionNames.pgPool);
   const onError = options.onConnectionError ?? (() => {});
   const prepare = options.prepare ?? true;
   if (pool.listenerCount('error') === 0) pool.on('error', (error) => onError(error));

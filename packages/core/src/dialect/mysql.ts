@@ -3,6 +3,7 @@ import type { Executor, TransactionalExecutor } from '../executor.js';
 import { quoteMysql, validateIdentifier } from '../identifiers.js';
 import type { EncodedMessage, MessageStatus } from '../message.js';
 import { mysqlMigrationSources } from '../migrations/mysql.js';
+import { optionNames, rejectUnknownOptions } from '../options.js';
 import {
   type ClaimWalk,
   type Dialect,
@@ -93,6 +94,7 @@ function checkVersion(value: unknown, what: string, min: number): void {
  * ```
  */
 export function mysql(options: MysqlDialectOptions = {}): Dialect {
+  rejectUnknownOptions('mysql', options, optionNames.mysql);
   const database =
     options.database === undefined ? undefined : validateIdentifier(options.database, 'database', 64);
   const tableName = validateIdentifier(options.table ?? 'outbox_messages', 'table');

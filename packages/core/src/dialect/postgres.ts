@@ -7,6 +7,7 @@ import {
   postgresMigrationSources,
   postgresPartitionedMigrationSources,
 } from '../migrations/postgres.js';
+import { optionNames, rejectUnknownOptions } from '../options.js';
 import { type PartitionOptions, resolvePartitionOptions } from '../partitions.js';
 import {
   type ClaimWalk,
@@ -89,6 +90,7 @@ function resolveNotify(value: unknown): number | null {
   if (value === false) return null;
   if (value === undefined || value === true) return 10;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    rejectUnknownOptions('notify', value, optionNames.notify);
     const ms = (value as { minIntervalMs?: unknown }).minIntervalMs ?? 10;
     if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
     throw new OutboxError('INVALID_OPTION', `notify.minIntervalMs must be a number ≥ 0, got ${String(ms)}`);
@@ -294,6 +296,7 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,
  * ```
  */
 export function postgres(options: PostgresDialectOptions = {}): Dialect {
+  rejectUnknownOptions('postgres', options, optionNames.postgres);
   const schemaName = validateIdentifier(options.schema ?? 'public', 'schema');
   const tableName = validateIdentifier(options.table ?? 'outbox_messages', 'table');
   const schema = quotePg(schemaName);
