@@ -1,6 +1,6 @@
 // Types only: the factories import this module at run time, never the reverse.
-import type { Mysql2PoolOptions } from './adapters/mysql2.js';
-import type { PgExecutorOptions, PgPoolExecutorOptions } from './adapters/pg.js';
+import type { Mysql2PoolOptions, Mysql2TransactionOptions } from './adapters/mysql2.js';
+import type { PgExecutorOptions, PgPoolExecutorOptions, PgTransactionOptions } from './adapters/pg.js';
 import type { MysqlDialectOptions } from './dialect/mysql.js';
 import type { PostgresDialectOptions } from './dialect/postgres.js';
 import { OutboxError } from './errors.js';
@@ -172,6 +172,11 @@ export const optionNames = Object.freeze({
   pgClient: { prepare: true } satisfies Names<PgExecutorOptions>,
   pgPool: { prepare: true, onConnectionError: true } satisfies Names<PgPoolExecutorOptions>,
   mysql2Pool: { onConnectionError: true } satisfies Names<Mysql2PoolOptions>,
+  pgTransaction: { isolationLevel: true, onConnectionError: true } satisfies Names<PgTransactionOptions>,
+  mysql2Transaction: {
+    isolationLevel: true,
+    onConnectionError: true,
+  } satisfies Names<Mysql2TransactionOptions>,
 });
 
 type Names<T> = Record<keyof T, true>;
