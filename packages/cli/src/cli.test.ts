@@ -394,6 +394,24 @@ describe.each([postgresDatabase, mariadbDatabase])('troutbox CLI on $name', (dat
       expect(r.stderr).toContain('plain SQL identifier');
     });
 
+    it('an empty --table, --schema or --url is a usage error, never the default: dead purge --all --yes purges nothing', async () => {
+      const purge = ['dead', 'purge', '--all', '--yes'];
+      const emptyTable = await f.run([...purge, '--table', '']);
+      expect(emptyTable.code).toBe(exitCodes.USAGE);
+      expect(emptyTable.stderr).toContain('--table is empty');
+      const inline = await f.run([...purge, '--table=']);
+      expect(inline.code).toBe(exitCodes.USAGE);
+      const emptySchema = await runCli([...purge, '--url', database.url, '--schema', '']);
+      expect(emptySchema.code).toBe(exitCodes.USAGE);
+      expect(emptySchema.stderr).toContain('--schema is empty');
+      const emptyUrl = await runCli([...purge, '--url', '', '--schema', f.target[3]!], {
+        env: { DATABASE_URL: database.url },
+      });
+      expect(emptyUrl.code).toBe(exitCodes.USAGE);
+      expect(emptyUrl.stderr).toContain('--url is empty');
+      expect(await deadCount()).toBe(3);
+    });
+
     it('accepts the protocol under its other name', async () => {
       expect(database.aliasUrl).not.toBe(database.url);
       const r = await runCli(['status', '--json', '--url', database.aliasUrl, '--schema', f.target[3]!]);

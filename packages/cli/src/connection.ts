@@ -118,7 +118,10 @@ function dialectFor(target: DatabaseTarget, options: TableOptions): { dialect: D
     if (target.system === 'postgres') {
       const schema = options.schema ?? 'public';
       const partitioned = options.partitioned ? { partitioned: options.partitioned } : {};
-      return { dialect: postgres({ schema, ...(table ? { table } : {}), ...partitioned }), schema };
+      return {
+        dialect: postgres({ schema, ...(table !== undefined ? { table } : {}), ...partitioned }),
+        schema,
+      };
     }
     if (options.partitioned) {
       throw new CliError(
@@ -130,12 +133,12 @@ function dialectFor(target: DatabaseTarget, options: TableOptions): { dialect: D
       );
     }
     const database = options.schema ?? target.database;
-    if (!database) {
+    if (database === null) {
       throw new CliError('BAD_URL', 'the MySQL URL names no database', {
         hint: 'add one (mysql://user@host:3306/app) or pass --schema <database>',
       });
     }
-    return { dialect: mysql({ database, ...(table ? { table } : {}) }), schema: database };
+    return { dialect: mysql({ database, ...(table !== undefined ? { table } : {}) }), schema: database };
   } catch (error) {
     if (isOutboxError(error, 'INVALID_IDENTIFIER') || isOutboxError(error, 'INVALID_OPTION'))
       throw new CliError('USAGE', error.message);

@@ -285,6 +285,18 @@ export async function main(
     }
 
     const values = parsed.values;
+    // An empty name would otherwise mean the default one: `dead purge --all --yes --table ""`
+    // must not purge outbox_messages.
+    for (const name of ['url', 'schema', 'table']) {
+      if (values[name] === '') {
+        throw new CliError('USAGE', `--${name} is empty`, {
+          hint:
+            name === 'url'
+              ? 'give a database URL, or leave --url out to use DATABASE_URL'
+              : `give a name, or leave --${name} out for the default`,
+        });
+      }
+    }
     const context: CommandContext = {
       io,
       json,

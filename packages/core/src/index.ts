@@ -1,19 +1,26 @@
 export {
   type Mysql2ConnectionLike,
   type Mysql2PoolConnectionLike,
+  type Mysql2PoolConnectionOf,
   type Mysql2PoolLike,
+  type Mysql2PoolOptions,
+  type Mysql2TransactionOptions,
   mysql2Connection,
   mysql2Pool,
+  mysql2Transaction,
 } from './adapters/mysql2.js';
 export {
   type PgClientLike,
   type PgExecutorOptions,
   type PgListenClientLike,
   type PgPoolClientLike,
+  type PgPoolClientOf,
   type PgPoolExecutorOptions,
   type PgPoolLike,
+  type PgTransactionOptions,
   pgClient,
   pgPool,
+  pgTransaction,
 } from './adapters/pg.js';
 export { type PGliteLike, type PGliteQueryable, pglite } from './adapters/pglite.js';
 export type {
@@ -68,7 +75,7 @@ export {
   payloadText,
   type StoredMessage,
 } from './message.js';
-export { type OptionChecks, optionChecks } from './options.js';
+export { type OptionChecks, optionChecks, optionNames, rejectUnknownOptions } from './options.js';
 export {
   checkTransaction,
   createOutbox,

@@ -70,6 +70,15 @@ export interface EncodedMessage {
   readonly availableAt: Date | null;
 }
 
+/**
+ * The instants a table's timestamp columns can hold, both ends included (see
+ * `Dialect.timestampRange`): an `availableAt` outside it is refused before any SQL.
+ */
+export interface TimestampRange {
+  readonly min: Date;
+  readonly max: Date;
+}
+
 /** Limits applied to every message before anything is written. */
 export interface MessageLimits {
   /** @defaultValue 1 MiB */
@@ -106,6 +115,29 @@ function utf8Length(text: string): number {
   return bytes;
 }
 const KNOWN_FIELDS = new Set(['topic', 'key', 'payload', 'headers', 'availableAt']);
+
+// Half of a surrogate pair with no other half: a string cut inside an emoji, say.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Refuse text the database would refuse or change. PostgreSQL cannot store NUL in text or jsonb
+ * (22021, 22P05), and the error aborts the caller's whole transaction; MySQL stores it, but a
+ * message must mean the same on every database. A lone surrogate has no UTF-8 form: drivers
+ * silently replace it with U+FFFD, so the consumer would see another topic, key or header than
+ * the producer wrote.
+ */
+function checkText(text: string, field: string, what = ''): void {
+  if (text.includes('\u0000')) {
+    fail('INVALID_MESSAGE', field, `${what}contains a NUL character (U+0000), which PostgreSQL cannot store`);
+  }
+  if (LONE_SURROGATE.test(text)) {
+    fail(
+      'INVALID_MESSAGE',
+      field,
+      `${what}contains a lone UTF-16 surrogate (half of a character, as when a string is cut inside an emoji), which has no UTF-8 form`,
+    );
+  }
+}
 
 function fail(
   code: 'INVALID_MESSAGE' | 'PAYLOAD_TOO_LARGE' | 'UNSERIALIZABLE_PAYLOAD',
@@ -165,13 +197,20 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
 }
 
 /**
- * Validate and encode one message.
+ * Validate and encode one message. `range`, when given, bounds `availableAt` (the dialect's
+ * {@link TimestampRange}).
+ *
+ * @example
+ * ```ts
+ * const encoded = encodeMessage({ topic: 'orders', payload: { id: 1 } }, defaultMessageLimits, '', dialect.timestampRange);
+ * ```
  * @throws OutboxError `INVALID_MESSAGE`, `PAYLOAD_TOO_LARGE` or `UNSERIALIZABLE_PAYLOAD`
  */
 export function encodeMessage(
   input: NewMessage,
   limits: MessageLimits = defaultMessageLimits,
   at = '',
+  range?: TimestampRange,
 ): EncodedMessage {
   const p = (field: string) => (at ? `${at}.${field}` : field);
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -186,11 +225,13 @@ export function encodeMessage(
   }
   if (topic.length > limits.maxTopicLength)
     fail('INVALID_MESSAGE', p('topic'), `longer than ${limits.maxTopicLength}`);
+  checkText(topic, p('topic'));
   if (key !== undefined && key !== null) {
     if (typeof key !== 'string')
       fail('INVALID_MESSAGE', p('key'), `expected a string or null, got ${typeName(key)}`);
     if (key.length > limits.maxKeyLength)
       fail('INVALID_MESSAGE', p('key'), `longer than ${limits.maxKeyLength}`);
+    checkText(key, p('key'));
   }
   if (payload === undefined)
     fail('INVALID_MESSAGE', p('payload'), 'is required (use null for an empty JSON payload)');
@@ -232,9 +273,15 @@ export function encodeMessage(
     const clean: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) {
       if (name.length === 0) fail('INVALID_MESSAGE', p('headers'), 'a header name is empty');
+      // An own property of that name (JSON.parse makes one) would be dropped, or set the
+      // prototype of the headers object, wherever they are copied on the way to the broker.
+      if (name === '__proto__')
+        fail('INVALID_MESSAGE', p('headers.__proto__'), 'is not a usable header name');
+      checkText(name, p('headers'), `the header name ${JSON.stringify(name)} `);
       if (typeof value !== 'string') {
         fail('INVALID_MESSAGE', p(`headers.${name}`), `expected a string, got ${typeName(value)}`);
       }
+      checkText(value, p(`headers.${name}`));
       // The limit is in bytes, as brokers count header size; UTF-16 length undercounts.
       size += utf8Length(name) + utf8Length(value);
       clean[name] = value;
@@ -247,6 +294,16 @@ export function encodeMessage(
     if (!(availableAt instanceof Date) || Number.isNaN(availableAt.getTime())) {
       fail('INVALID_MESSAGE', p('availableAt'), `expected a valid Date, got ${typeName(availableAt)}`);
     }
+    // Out of the column's range the database would fail the statement (and, on PostgreSQL,
+    // the caller's transaction with it).
+    const time = availableAt.getTime();
+    if (range && (time < range.min.getTime() || time > range.max.getTime())) {
+      fail(
+        'INVALID_MESSAGE',
+        p('availableAt'),
+        `${availableAt.toISOString()} is outside what the table can store (${range.min.toISOString()} to ${range.max.toISOString()})`,
+      );
+    }
   }
   return {
     topic,
@@ -258,13 +315,22 @@ export function encodeMessage(
   };
 }
 
-/** Validate and encode one message or a list; throws before anything is written. */
+/**
+ * Validate and encode one message or a list; throws before anything is written. `range`, when
+ * given, bounds `availableAt` (pass the dialect's `timestampRange`).
+ *
+ * @example
+ * ```ts
+ * const encoded = encodeMessages(messages, defaultMessageLimits, dialect.timestampRange);
+ * ```
+ */
 export function encodeMessages(
   input: NewMessage | readonly NewMessage[],
   limits: MessageLimits = defaultMessageLimits,
+  range?: TimestampRange,
 ): EncodedMessage[] {
-  if (Array.isArray(input)) return input.map((m, i) => encodeMessage(m, limits, `[${i}]`));
-  return [encodeMessage(input as NewMessage, limits)];
+  if (Array.isArray(input)) return input.map((m, i) => encodeMessage(m, limits, `[${i}]`, range));
+  return [encodeMessage(input as NewMessage, limits, '', range)];
 }
 
 const decoder = new TextDecoder();

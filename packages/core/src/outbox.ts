@@ -2,6 +2,7 @@ import type { Dialect } from './dialect/dialect.js';
 import { OutboxError } from './errors.js';
 import { type Executor, isTransactional, type TransactionState } from './executor.js';
 import { type EncodedMessage, encodeMessages, type MessageLimits, type NewMessage } from './message.js';
+import { optionNames, rejectUnknownOptions } from './options.js';
 import { resolveLimits } from './store.js';
 import { withTraceContext } from './telemetry.js';
 import { signalLocalWrite } from './wakeups.js';
@@ -187,6 +188,7 @@ export async function writeMessages(
  * ```
  */
 export function createOutbox(options: OutboxOptions): Outbox {
+  rejectUnknownOptions('createOutbox', options, optionNames.createOutbox);
   if (!options || typeof options.dialect?.insert !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'createOutbox needs a dialect (postgres(), mysql())');
   }
@@ -204,7 +206,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
   }
   const writeOptions: WriteOptions = { caller: 'outbox.add', autocommit: options.autocommit === true };
   const encode = (messages: NewMessage | readonly NewMessage[]) =>
-    encodeMessages(traceContext ? withTraceContext(messages) : messages, limits);
+    encodeMessages(traceContext ? withTraceContext(messages) : messages, limits, dialect.timestampRange);
   async function insertEncoded(db: Executor, encoded: readonly EncodedMessage[]): Promise<void> {
     await writeMessages(dialect, db, encoded, writeOptions);
     if (encoded.length === 0) return;

@@ -1,4 +1,5 @@
 import { OutboxError } from './errors.js';
+import { optionNames, rejectUnknownOptions } from './options.js';
 
 // Partitioned mode's public types, the calendar arithmetic of partition ranges, and the interval
 // jobs. The SQL lives in the dialect (dialect/postgres-partitions.ts).
@@ -163,6 +164,7 @@ export function resolvePartitionOptions(options: PartitionOptions | true = {}): 
   if (typeof o !== 'object' || o === null) {
     throw new OutboxError('INVALID_OPTION', 'partitioned must be true or { interval, premake, retention }');
   }
+  rejectUnknownOptions('partitioned', o, optionNames.partitioned);
   return Object.freeze({
     interval: checkInterval(o.interval ?? DEFAULTS.interval),
     premake: count(o.premake ?? DEFAULTS.premake, 'partitioned.premake', 1000),

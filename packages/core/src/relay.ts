@@ -2,7 +2,7 @@ import type { Outcome } from './dialect/dialect.js';
 import { describeError, OutboxError } from './errors.js';
 import { type RelayEventMap, TypedEmitter } from './events.js';
 import type { OutboxMessage } from './message.js';
-import { optionChecks } from './options.js';
+import { optionChecks, optionNames, rejectUnknownOptions } from './options.js';
 import { type BackoffOptions, backoffDelay, resolveBackoff, retryDelay } from './retry.js';
 import type { Sender, SendResult } from './sender.js';
 import type { MessageStore } from './store.js';
@@ -119,6 +119,7 @@ function checkBoolean(value: unknown, name: string, fallback: boolean): boolean 
 
 /** Apply defaults and check every option once. */
 export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions {
+  rejectUnknownOptions('createRelay', options, optionNames.createRelay);
   if (!options || typeof options.store?.claim !== 'function') {
     throw new OutboxError('INVALID_OPTION', 'createRelay needs a store (new SqlMessageStore(…))');
   }

@@ -1,4 +1,5 @@
 import { OutboxError } from './errors.js';
+import { optionNames, rejectUnknownOptions } from './options.js';
 
 /**
  * The longest delay troutbox stores: 100 years. Every supported column holds the database's
@@ -50,6 +51,7 @@ export const defaultBackoff: Readonly<BackoffOptions> = Object.freeze({
  * ```
  */
 export function resolveBackoff(options: Partial<BackoffOptions> = {}): Readonly<BackoffOptions> {
+  rejectUnknownOptions('backoff', options, optionNames.backoff);
   const b = { ...defaultBackoff, ...options };
   const check = (ok: boolean, name: string, value: unknown) => {
     if (!ok) throw new OutboxError('INVALID_OPTION', `backoff.${name} is out of range: ${String(value)}`);

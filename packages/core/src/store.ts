@@ -21,6 +21,7 @@ import {
   type OutboxMessage,
   type StoredMessage,
 } from './message.js';
+import { optionNames, rejectUnknownOptions } from './options.js';
 import { writeMessages } from './outbox.js';
 import type {
   PartitionListing,
@@ -189,6 +190,7 @@ function wrapStoreError(operation: string, cause: unknown): never {
 }
 
 export function resolveLimits(limits: Partial<MessageLimits> = {}): Readonly<MessageLimits> {
+  rejectUnknownOptions('limits', limits, optionNames.limits);
   const l = { ...defaultMessageLimits, ...limits };
   for (const [k, v] of Object.entries(l)) {
     if (!Number.isInteger(v) || v <= 0)
@@ -307,6 +309,7 @@ export class SqlMessageStore implements MessageStore {
   #walkAfter: string | null = null;
 
   constructor(options: SqlMessageStoreOptions) {
+    rejectUnknownOptions('SqlMessageStore', options, optionNames.SqlMessageStore);
     if (!options || typeof options.dialect?.insert !== 'function') {
       throw new OutboxError('INVALID_OPTION', 'SqlMessageStore needs a dialect (postgres(), mysql())');
     }
@@ -353,7 +356,7 @@ export class SqlMessageStore implements MessageStore {
 
   /** Validate and encode without writing (what `add` does first). */
   encode(messages: NewMessage | readonly NewMessage[]): EncodedMessage[] {
-    return encodeMessages(withTraceContext(messages), this.limits);
+    return encodeMessages(withTraceContext(messages), this.limits, this.dialect.timestampRange);
   }
 
   async add(db: Executor, messages: NewMessage | readonly NewMessage[]): Promise<number> {

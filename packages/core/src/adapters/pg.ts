@@ -10,6 +10,7 @@ import type {
   TransactionState,
 } from '../executor.js';
 import { quotePg } from '../identifiers.js';
+import { optionNames, rejectUnknownOptions } from '../options.js';
 
 /** The part of a node-postgres `Client` / `PoolClient` that troutbox uses. `pg` itself is not a dependency. */
 export interface PgClientLike {
@@ -134,85 +135,205 @@ function wrap(
   };
 }
 
+/** Whether the transaction a handle was made in is over. */
+interface TransactionScope {
+  ended: boolean;
+}
+
+// The transaction each client lent out by `pgTransaction` is in, while it lasts: `pgClient(client)`
+// made inside it answers `ended` once it is over, even after the client has gone back to the
+// pool (and perhaps into someone else's transaction).
+const lentClients = new WeakMap<object, TransactionScope>();
+
 /**
- * An executor on a node-postgres client that is already inside the caller's transaction.
+ * An executor on a node-postgres client that is already inside the caller's transaction. Inside
+ * {@link pgTransaction} (the way to hold a client for a producer), it refuses writes once that
+ * transaction is over.
  *
  * @example
  * ```ts
- * const client = await pool.connect();
- * await client.query('BEGIN');
- * await client.query('INSERT INTO orders …', […]);
- * await outbox.add(pgClient(client), { topic: 'orders', payload: order });
- * await client.query('COMMIT');
+ * await pgTransaction(pool, async (client) => {
+ *   await client.query('INSERT INTO orders …', […]);
+ *   await outbox.add(pgClient(client), { topic: 'orders', payload: order });
+ * });
  * ```
  */
 export function pgClient(client: PgClientLike, options: PgExecutorOptions = {}): Executor {
-  return wrap(client, options.prepare ?? true);
+  rejectUnknownOptions('pgClient', options, optionNames.pgClient);
+  const scope = lentClients.get(client);
+  return wrap(
+    client,
+    options.prepare ?? true,
+    scope ? () => (scope.ended ? 'ended' : clientState(client)) : undefined,
+  );
+}
+
+const ignore = () => {};
+
+// A pool emits `error` for its idle clients when the server ends their connections (a restart):
+// without a listener that event crashes the process.
+function guardPool(pool: PgPoolLike, onError: (error: Error) => void): void {
+  if (pool.listenerCount('error') === 0) pool.on('error', (error) => onError(error));
 }
 
 /**
- * A transactional executor on a node-postgres `Pool`, for the relay and the admin API.
- * Each transaction checks out one client, and a client whose connection broke is destroyed
- * rather than returned to the pool.
+ * Check out a client for `fn`, listening for its `error` events (which would crash the process
+ * without a listener). It is returned to the pool only when `fn` says the session is back to a
+ * known state; a client that failed mid-transaction, or whose connection broke, is destroyed.
+ */
+async function withClient<T>(
+  pool: PgPoolLike,
+  onError: (error: Error) => void,
+  fn: (client: PgPoolClientLike, clean: () => void) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let brokenBy: Error | undefined;
+  const listener = (error: Error) => {
+    brokenBy = error;
+    onError(error);
+  };
+  client.on('error', listener);
+  let reusable = false;
+  try {
+    return await fn(client, () => {
+      reusable = true;
+    });
+  } finally {
+    client.removeListener('error', listener);
+    client.release(
+      reusable && !brokenBy ? undefined : (brokenBy ?? new Error('connection left in an unknown state')),
+    );
+  }
+}
+
+/** BEGIN, `fn`, then COMMIT, or ROLLBACK when `fn` throws; `scope.ended` once either is sent. */
+async function inTransaction<T>(
+  client: PgPoolClientLike,
+  clean: () => void,
+  opts: TransactionOptions | undefined,
+  fn: (scope: TransactionScope) => Promise<T>,
+): Promise<T> {
+  await client.query(beginStatement(opts));
+  const scope: TransactionScope = { ended: false };
+  let result: T;
+  try {
+    result = await fn(scope);
+  } catch (error) {
+    // A rollback that succeeds leaves the connection clean: keep it, since a business
+    // rollback is routine and a new connection costs a few milliseconds. Not when the
+    // server lost a statement node-postgres believes prepared (DEALLOCATE ALL, DISCARD ALL,
+    // a pooler's reset): the client would fail the same way on every later use.
+    const lostPrepared = (error as { code?: unknown } | null)?.code === '26000';
+    scope.ended = true;
+    await client.query('ROLLBACK').then(lostPrepared ? undefined : clean, () => {});
+    throw error;
+  }
+  scope.ended = true;
+  await client.query('COMMIT');
+  clean();
+  return result;
+}
+
+/**
+ * The client type a pool's `connect()` resolves to (`PoolClient` for node-postgres' `Pool`,
+ * whose `connect` is overloaded with a callback form).
+ */
+export type PgPoolClientOf<P> = P extends {
+  connect(): Promise<infer C>;
+  connect(callback: (...args: any[]) => void): void;
+}
+  ? C
+  : P extends { connect(): Promise<infer C> }
+    ? C
+    : PgPoolClientLike;
+
+/** Options of {@link pgTransaction}. */
+export interface PgTransactionOptions extends TransactionOptions {
+  /**
+   * Called with connection errors node-postgres emits as events while the client is out (a
+   * server restart, a terminated backend), and for the pool's idle clients when the pool has no
+   * `error` listener of its own.
+   * @defaultValue ignore: the transaction already fails with the error.
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+/**
+ * Run `fn` in a transaction on a client of `pool`: the producer's way to hold a node-postgres
+ * client. BEGIN, then COMMIT when `fn` resolves or ROLLBACK when it throws (the error is
+ * rethrown), and the client goes back to the pool — or is destroyed when its connection broke.
+ * While the client is out it has an `error` listener, and the pool gets one if it has none: a
+ * database restart (57P01, `pg_terminate_backend`) fails this transaction instead of crashing the
+ * process with an unhandled `error` event, and the next transaction gets a fresh connection.
+ *
+ * `pgClient(client)` made inside `fn` refuses writes once the transaction is over. Do not
+ * release the client, or send BEGIN, COMMIT or ROLLBACK yourself.
+ *
+ * @example
+ * ```ts
+ * await pgTransaction(pool, async (client) => {
+ *   await client.query('INSERT INTO orders (id, total) VALUES ($1, $2)', [id, total]);
+ *   await outbox.add(pgClient(client), { topic: 'orders', key: id, payload: { type: 'OrderPlaced', id, total } });
+ * });
+ * ```
+ */
+export async function pgTransaction<P extends PgPoolLike, T>(
+  pool: P,
+  fn: (client: PgPoolClientOf<P>) => Promise<T>,
+  options: PgTransactionOptions = {},
+): Promise<T> {
+  rejectUnknownOptions('pgTransaction', options, optionNames.pgTransaction);
+  if (typeof pool?.connect !== 'function' || typeof pool.listenerCount !== 'function') {
+    throw new OutboxError('INVALID_OPTION', 'pgTransaction needs a node-postgres Pool');
+  }
+  const onError = options.onConnectionError ?? ignore;
+  guardPool(pool, onError);
+  return withClient(pool, onError, (client, clean) =>
+    inTransaction(client, clean, options, async (scope) => {
+      lentClients.set(client, scope);
+      try {
+        return await fn(client as PgPoolClientOf<P>);
+      } finally {
+        lentClients.delete(client);
+      }
+    }),
+  );
+}
+
+/**
+ * A transactional executor on a node-postgres `Pool`, for the relay and the admin API, and for
+ * producers that write through troutbox's executor (`db.transaction(async (tx) => …)`; see
+ * {@link pgTransaction} for the node-postgres client itself). Each transaction checks out one
+ * client, and a client whose connection broke is destroyed rather than returned to the pool.
+ *
+ * @example
+ * ```ts
+ * const db = pgPool(pool);
+ * await db.transaction(async (tx) => {
+ *   await tx.query('INSERT INTO orders (id) VALUES ($1)', [id]);
+ *   await outbox.add(tx, { topic: 'orders', key: id, payload: { id } });
+ * });
+ * ```
  */
 export function pgPool(pool: PgPoolLike, options: PgPoolExecutorOptions = {}): TransactionalExecutor {
-  const onError = options.onConnectionError ?? (() => {});
+  rejectUnknownOptions('pgPool', options, optionNames.pgPool);
+  const onError = options.onConnectionError ?? ignore;
   const prepare = options.prepare ?? true;
-  if (pool.listenerCount('error') === 0) pool.on('error', (error) => onError(error));
-
-  async function withClient<T>(fn: (client: PgPoolClientLike, clean: () => void) => Promise<T>) {
-    const client = await pool.connect();
-    let brokenBy: Error | undefined;
-    const listener = (error: Error) => {
-      brokenBy = error;
-      onError(error);
-    };
-    client.on('error', listener);
-    // Returned to the pool only when `fn` says the session is back to a known state; a client
-    // that failed mid-transaction, or whose connection broke, is destroyed instead.
-    let reusable = false;
-    try {
-      return await fn(client, () => {
-        reusable = true;
-      });
-    } finally {
-      client.removeListener('error', listener);
-      client.release(
-        reusable && !brokenBy ? undefined : (brokenBy ?? new Error('connection left in an unknown state')),
-      );
-    }
-  }
+  guardPool(pool, onError);
 
   return {
     ...wrap(pool, prepare, () => 'autocommit'),
     async transaction<T>(fn: (tx: Executor) => Promise<T>, opts?: TransactionOptions): Promise<T> {
-      return withClient(async (client, clean) => {
-        await client.query(beginStatement(opts));
-        // The handle given to `fn` answers `ended` once this transaction is over, whatever the
-        // client (back in the pool, perhaps in someone else's transaction) is doing by then.
-        let ended = false;
-        const tx = wrap(client, prepare, () => (ended ? 'ended' : 'transaction'));
-        let result: T;
-        try {
-          result = await fn(tx);
-        } catch (error) {
-          // A rollback that succeeds leaves the connection clean: keep it, since a business
-          // rollback is routine and a new connection costs a few milliseconds. Not when the
-          // server lost a statement node-postgres believes prepared (DEALLOCATE ALL, DISCARD ALL,
-          // a pooler's reset): the client would fail the same way on every later use.
-          const lostPrepared = (error as { code?: unknown } | null)?.code === '26000';
-          ended = true;
-          await client.query('ROLLBACK').then(lostPrepared ? undefined : clean, () => {});
-          throw error;
-        }
-        ended = true;
-        await client.query('COMMIT');
-        clean();
-        return result;
-      });
+      return withClient(pool, onError, (client, clean) =>
+        inTransaction(client, clean, opts, (scope) =>
+          // The handle given to `fn` answers `ended` once this transaction is over, whatever the
+          // client (back in the pool, perhaps in someone else's transaction) is doing by then.
+          fn(wrap(client, prepare, () => (scope.ended ? 'ended' : 'transaction'))),
+        ),
+      );
     },
     async withConnection<T>(fn: (conn: Executor) => Promise<T>): Promise<T> {
-      return withClient(async (client, clean) => {
+      return withClient(pool, onError, async (client, clean) => {
         let released = false;
         const conn = wrap(client, prepare, () => (released ? 'ended' : clientState(client)));
         try {

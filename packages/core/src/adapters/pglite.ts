@@ -31,11 +31,32 @@ function pgliteState(db: PGliteQueryable): TransactionState | undefined {
   return undefined;
 }
 
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/**
+ * A Date as PostgreSQL's own timestamp text. PGlite sends a Date as `toISOString()`, which
+ * PostgreSQL cannot read outside the years 1–9999 (`+012000-01-01T…`, `-000001-…`), while
+ * timestamptz reaches 4713 BC: an `availableAt` the dialect accepts must reach the column.
+ */
+function pgTimestamp(date: Date): string {
+  const year = date.getUTCFullYear();
+  const time = `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}.${pad(date.getUTCMilliseconds(), 3)}`;
+  // Year 0 is 1 BC: PostgreSQL counts no year zero.
+  const shown = year > 0 ? pad(year, 4) : pad(1 - year, 4);
+  return `${shown}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ${time}+00${year > 0 ? '' : ' BC'}`;
+}
+
+function toParam(value: unknown): unknown {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) return value;
+  const year = value.getUTCFullYear();
+  return year >= 1 && year <= 9999 ? value : pgTimestamp(value);
+}
+
 function wrap(db: PGliteQueryable): Executor {
   return {
     transactionState: () => pgliteState(db),
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-      const result = await db.query<Row>(sql, params as unknown[] | undefined);
+      const result = await db.query<Row>(sql, params?.map(toParam));
       return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
     },
   };

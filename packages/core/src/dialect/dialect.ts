@@ -1,5 +1,11 @@
 import type { Executor, IsolationLevel, TransactionalExecutor } from '../executor.js';
-import type { EncodedMessage, MessageStatus, OutboxMessage, StoredMessage } from '../message.js';
+import type {
+  EncodedMessage,
+  MessageStatus,
+  OutboxMessage,
+  StoredMessage,
+  TimestampRange,
+} from '../message.js';
 import type { PartitionSupport } from './postgres-partitions.js';
 
 /** One SQL statement with its bound parameters. */
@@ -151,6 +157,17 @@ export interface Dialect {
    * limit); a single larger message still goes alone. Unbounded when absent.
    */
   readonly maxBytesPerInsert?: number;
+  /**
+   * The instants the table's timestamp columns hold, as far as a `Date` reaches: a message's
+   * `availableAt` outside it is refused before any SQL (`INVALID_MESSAGE`), since the database
+   * would fail the statement.
+   *
+   * @example
+   * ```ts
+   * mysql().timestampRange; // { min: 1000-01-01T00:00:00.000Z, max: 9999-12-31T23:59:59.999Z }
+   * ```
+   */
+  readonly timestampRange: TimestampRange;
 
   /**
    * `none`, or `key`: producers give each keyed message its key's next sequence number (in

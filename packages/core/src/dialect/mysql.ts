@@ -3,6 +3,7 @@ import type { Executor, TransactionalExecutor } from '../executor.js';
 import { quoteMysql, validateIdentifier } from '../identifiers.js';
 import type { EncodedMessage, MessageStatus } from '../message.js';
 import { mysqlMigrationSources } from '../migrations/mysql.js';
+import { optionNames, rejectUnknownOptions } from '../options.js';
 import {
   type ClaimWalk,
   type Dialect,
@@ -51,6 +52,11 @@ const MAX_ERROR_CHARS = 16_383;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const wellFormed = (text: string) => text.replace(LONE_SURROGATE, '\uFFFD');
 
+// The documented DATETIME range of MySQL and MariaDB (MariaDB also stores years 0–999, MySQL does
+// not promise to); a later year fails the insert (ER_TRUNCATED_WRONG_VALUE) in strict mode.
+const DATETIME_MIN = Date.UTC(1000, 0, 1);
+const DATETIME_MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 /** A UTC `DATETIME(6)` literal value for a bound parameter. */
 export function mysqlDateTime(date: Date): string {
   return `${date.toISOString().replace('T', ' ').replace('Z', '')}000`;
@@ -88,6 +94,7 @@ function checkVersion(value: unknown, what: string, min: number): void {
  * ```
  */
 export function mysql(options: MysqlDialectOptions = {}): Dialect {
+  rejectUnknownOptions('mysql', options, optionNames.mysql);
   const database =
     options.database === undefined ? undefined : validateIdentifier(options.database, 'database', 64);
   const tableName = validateIdentifier(options.table ?? 'outbox_messages', 'table');
@@ -311,6 +318,7 @@ SET
     // mysql2 sends bytes as hex, twice their size, and max_allowed_packet is 16 MiB by default on
     // MariaDB (64 MiB on MySQL 8): 4 MiB of payload per statement stays well inside either.
     maxBytesPerInsert: 4 * 1024 * 1024,
+    timestampRange: Object.freeze({ min: new Date(DATETIME_MIN), max: new Date(DATETIME_MAX) }),
 
     insert(messages: readonly EncodedMessage[]): readonly Statement[] {
       const params: unknown[] = [];

@@ -7,6 +7,7 @@ import {
   postgresMigrationSources,
   postgresPartitionedMigrationSources,
 } from '../migrations/postgres.js';
+import { optionNames, rejectUnknownOptions } from '../options.js';
 import { type PartitionOptions, resolvePartitionOptions } from '../partitions.js';
 import {
   type ClaimWalk,
@@ -54,6 +55,10 @@ export interface PostgresDialectOptions {
   notify?: boolean | { minIntervalMs?: number };
 }
 
+// timestamptz holds 4713 BC (Julian day 0) to 294276 AD; a Date ends at ±275,760 years.
+const PG_MIN_TIMESTAMP = Date.UTC(-4713, 10, 24);
+const MAX_DATE = 8.64e15;
+
 /** Last time this process notified each channel (performance.now()), shared by every dialect instance. */
 const lastNotified = new Map<string, number>();
 
@@ -85,6 +90,7 @@ function resolveNotify(value: unknown): number | null {
   if (value === false) return null;
   if (value === undefined || value === true) return 10;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    rejectUnknownOptions('notify', value, optionNames.notify);
     const ms = (value as { minIntervalMs?: unknown }).minIntervalMs ?? 10;
     if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
     throw new OutboxError('INVALID_OPTION', `notify.minIntervalMs must be a number ≥ 0, got ${String(ms)}`);
@@ -290,6 +296,7 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,
  * ```
  */
 export function postgres(options: PostgresDialectOptions = {}): Dialect {
+  rejectUnknownOptions('postgres', options, optionNames.postgres);
   const schemaName = validateIdentifier(options.schema ?? 'public', 'schema');
   const tableName = validateIdentifier(options.table ?? 'outbox_messages', 'table');
   const schema = quotePg(schemaName);
@@ -460,6 +467,7 @@ ORDER BY r.ord`;
     tableName: t,
     // 6 parameters a row; PostgreSQL's limit is 65,535 per statement.
     maxRowsPerInsert: 10_000,
+    timestampRange: Object.freeze({ min: new Date(PG_MIN_TIMESTAMP), max: new Date(MAX_DATE) }),
 
     insert(messages: readonly EncodedMessage[]): readonly Statement[] {
       const params: unknown[] = [];
