@@ -39,7 +39,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** A store on a database server that is not there, and how many transactions it was asked for. */
+/** A store on a database server that is not there, and how many of its transactions have failed. */
 async function unreachableStore(name: 'postgres' | 'mysql'): Promise<{
   store: MessageStore;
   readonly attempts: number;
@@ -62,10 +62,13 @@ async function unreachableStore(name: 'postgres' | 'mysql'): Promise<{
   const counted = new Proxy(store, {
     get(target, prop) {
       if (prop === 'transaction') {
-        return (fn: Parameters<MessageStore['transaction']>[0]) => {
-          attempts++;
-          return target.transaction(fn);
-        };
+        // Counted when the failure is back (not when asked), so every counted failure has
+        // already reached the relay's error path.
+        return (fn: Parameters<MessageStore['transaction']>[0]) =>
+          target.transaction(fn).catch((error: unknown) => {
+            attempts++;
+            throw error;
+          });
       }
       const value = Reflect.get(target, prop, target);
       return typeof value === 'function' ? value.bind(target) : value;
