@@ -91,3 +91,15 @@ export function describeError(error: unknown): string {
     return String(error);
   }
 }
+
+/**
+ * The `NOT_IN_TRANSACTION` error for a handle whose transaction has committed or rolled back:
+ * its connection may serve another transaction by now, so nothing may run through it.
+ */
+export function transactionEnded(operation = 'query'): OutboxError {
+  return new OutboxError(
+    'NOT_IN_TRANSACTION',
+    `${operation}: the transaction of this handle has already committed or rolled back; use the handle of an open transaction`,
+    { operation },
+  );
+}

@@ -1,5 +1,5 @@
 import type { Dialect } from './dialect/dialect.js';
-import { OutboxError } from './errors.js';
+import { OutboxError, transactionEnded } from './errors.js';
 import { type Executor, isTransactional, type TransactionState } from './executor.js';
 import { type EncodedMessage, encodeMessages, type MessageLimits, type NewMessage } from './message.js';
 import { optionNames, rejectUnknownOptions } from './options.js';
@@ -84,6 +84,11 @@ export function insertChunks(
   return chunks;
 }
 
+// The same text on PostgreSQL and MySQL; a savepoint of an outer one of the same name nests.
+const SAVEPOINT = 'SAVEPOINT troutbox_add';
+const RELEASE_SAVEPOINT = 'RELEASE SAVEPOINT troutbox_add';
+const ROLLBACK_TO_SAVEPOINT = 'ROLLBACK TO SAVEPOINT troutbox_add';
+
 /** Options of {@link writeMessages}. */
 export interface WriteOptions {
   /** Who is writing, for error messages (`outbox.add`, `addMessage`…). @defaultValue `'outbox.add'` */
@@ -105,17 +110,11 @@ export interface WriteOptions {
 export function checkTransaction(db: Executor, options: WriteOptions = {}): TransactionState | undefined {
   const caller = options.caller ?? 'outbox.add';
   const state = typeof db.transactionState === 'function' ? db.transactionState() : undefined;
-  if (state === 'ended') {
-    throw new OutboxError(
-      'NOT_IN_TRANSACTION',
-      `${caller}: the transaction of this handle has already committed or rolled back; write with the handle of an open transaction`,
-      { operation: caller },
-    );
-  }
+  if (state === 'ended') throw transactionEnded(caller);
   if (state === 'autocommit' && options.autocommit !== true) {
     throw new OutboxError(
       'NOT_IN_TRANSACTION',
-      `${caller} needs the handle of an open transaction (the message would commit on its own, even if your transaction rolls back); pass the transaction's handle, or create the outbox with autocommit: true`,
+      `${caller} needs the handle of an open transaction (the message would commit on its own, even if your transaction rolls back); pass the transaction's handle, or opt into autocommit (autocommit: true) where the outbox is created`,
       { operation: caller },
     );
   }
@@ -148,7 +147,14 @@ export async function writeMessages(
   }
   const state = checkTransaction(db, options);
   if (encoded.length === 0) return;
-  const statements = insertChunks(dialect, encoded).flatMap((chunk) => dialect.insert(chunk));
+  const chunks = insertChunks(dialect, encoded);
+  const statements = chunks.flatMap((chunk) => dialect.insert(chunk));
+  const notInTransaction = () =>
+    new OutboxError(
+      'NOT_IN_TRANSACTION',
+      `${caller} of ${encoded.length} messages needs ${statements.length} statements, which must run in one transaction; this handle is not in one (begin a transaction first, or opt into autocommit where the outbox is created)`,
+      { operation: caller },
+    );
   if (statements.length === 1) {
     await db.query(statements[0]!.sql, statements[0]!.params);
   } else if (state !== 'transaction' && isTransactional(db)) {
@@ -156,20 +162,33 @@ export async function writeMessages(
     await db.transaction(async (tx) => {
       for (const { sql, params } of statements) await tx.query(sql, params);
     });
+  } else if (chunks.length > 1) {
+    // Messages split over several INSERTs, in the caller's transaction: under a savepoint, so a
+    // failure part-way leaves none of them behind, even for a caller who catches the error and
+    // commits (MySQL keeps a transaction's earlier statements after a failed one). A handle that
+    // could not tell beforehand says with the savepoint's own result whether it is in a
+    // transaction (a bare mysql2 connection), before any message is written.
+    const opened = await db.query(SAVEPOINT);
+    if (state === undefined && opened?.inTransaction === false && options.autocommit !== true)
+      throw notInTransaction();
+    try {
+      for (const { sql, params } of statements) await db.query(sql, params);
+    } catch (error) {
+      await db.query(ROLLBACK_TO_SAVEPOINT).catch(() => {});
+      throw error;
+    }
+    await db.query(RELEASE_SAVEPOINT);
   } else {
+    // One chunk in two statements (MySQL's key counters, then the messages): a failure of the
+    // second leaves only reserved sequence numbers behind, a gap the ordered claim steps over.
     for (let i = 0; i < statements.length; i++) {
       const { sql, params } = statements[i]!;
       const result = await db.query(sql, params);
       // A handle that could not tell beforehand (a bare mysql2 connection) says after the first
       // statement whether it ran in autocommit: the rest would not be atomic with it, and on an
       // ordered MySQL table the first statement only reserved key sequence numbers.
-      if (i === 0 && state === undefined && result?.inTransaction === false && options.autocommit !== true) {
-        throw new OutboxError(
-          'NOT_IN_TRANSACTION',
-          `${caller} of ${encoded.length} messages needs ${statements.length} statements, which must run in one transaction; this handle is not in one (begin a transaction first, or create the outbox with autocommit: true)`,
-          { operation: caller },
-        );
-      }
+      if (i === 0 && state === undefined && result?.inTransaction === false && options.autocommit !== true)
+        throw notInTransaction();
     }
   }
   signalLocalWrite(dialect.channel);

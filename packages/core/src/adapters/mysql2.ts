@@ -1,4 +1,4 @@
-import { OutboxError } from '../errors.js';
+import { OutboxError, transactionEnded } from '../errors.js';
 import type {
   Executor,
   IsolationLevel,
@@ -59,6 +59,7 @@ function wrap(conn: Mysql2ConnectionLike, state?: () => TransactionState | undef
   return {
     ...(state ? { transactionState: state } : {}),
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+      if (state?.() === 'ended') throw transactionEnded();
       const [result] = await conn.query(sql, params ?? []);
       return toResult<Row>(result);
     },

@@ -1,4 +1,4 @@
-import { OutboxError } from '../errors.js';
+import { OutboxError, transactionEnded } from '../errors.js';
 import type {
   Executor,
   IsolationLevel,
@@ -121,6 +121,7 @@ function wrap(
       params?: readonly unknown[],
       options?: QueryOptions,
     ): Promise<QueryResult<Row>> {
+      if (state?.() === 'ended') throw transactionEnded();
       const values = params as unknown[] | undefined;
       const result =
         prepare && options?.name
