@@ -13,7 +13,9 @@ describe.each(databases)('on $label', (database) => {
   let pool: TestPool;
   let dialect: Dialect;
   const count = async (where = '1 = 1') =>
-    Number((await pool.sql<{ n: unknown }>(`SELECT count(*) AS n FROM ${dialect.tableName} WHERE ${where}`))[0]!.n);
+    Number(
+      (await pool.sql<{ n: unknown }>(`SELECT count(*) AS n FROM ${dialect.tableName} WHERE ${where}`))[0]!.n,
+    );
 
   beforeAll(async () => {
     pool = database.connect({ connections: 2 });
